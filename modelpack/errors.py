@@ -1,0 +1,169 @@
+"""The one error hierarchy of modelpack.
+
+Every class carries MLflow's ``error_code``, the HTTP ``status_code`` the server answers with and
+the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin so that plain
+``except ValueError`` code keeps working.
+
+::
+
+    ModelpackError                              INTERNAL_ERROR           500  1
+    ├── ModelNotFound (FileNotFoundError)       RESOURCE_DOES_NOT_EXIST  404  2
+    ├── InvalidModel (ValueError)               INVALID_PARAMETER_VALUE  400  2
+    │   └── UnknownFlavor                       INVALID_PARAMETER_VALUE  400  2
+    ├── MissingDependency (ImportError)         INVALID_STATE            500  2
+    ├── PickleRefused (PermissionError)         PERMISSION_DENIED        403  2
+    ├── InvalidArgument (ValueError)            INVALID_PARAMETER_VALUE  400  2
+    ├── SchemaError (ValueError)                INVALID_PARAMETER_VALUE  400  2
+    │   ├── SignatureMismatch                   INVALID_PARAMETER_VALUE  400  2
+    │   └── InvalidParams                       INVALID_PARAMETER_VALUE  400  2
+    ├── BadRequest (ValueError)                 BAD_REQUEST              400  2
+    │   ├── MalformedInput                      BAD_REQUEST              400  2
+    │   └── PredictionFailed                    BAD_REQUEST              400  1
+    ├── UnsupportedMediaType (ValueError)       BAD_REQUEST              415  2
+    ├── PayloadTooLarge (ValueError)            REQUEST_LIMIT_EXCEEDED   413  2
+    └── RequestTimeout (TimeoutError)           DEADLINE_EXCEEDED        504  1
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "InvalidArgument",
+    "InvalidModel",
+    "InvalidParams",
+    "MalformedInput",
+    "MissingDependency",
+    "ModelNotFound",
+    "ModelpackError",
+    "PayloadTooLarge",
+    "PickleRefused",
+    "PredictionFailed",
+    "RequestTimeout",
+    "SchemaError",
+    "SignatureMismatch",
+    "UnknownFlavor",
+    "UnsupportedMediaType",
+]
+
+
+class ModelpackError(Exception):
+    """Base of every error modelpack raises on purpose."""
+
+    error_code: ClassVar[str] = "INTERNAL_ERROR"
+    status_code: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error envelope MLflow clients understand."""
+        return {"error_code": self.error_code, "message": self.message}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ModelNotFound(ModelpackError, FileNotFoundError):
+    """No model package at the given location."""
+
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+    status_code = 404
+    exit_code = 2
+
+
+class InvalidModel(ModelpackError, ValueError):
+    """A model package exists but cannot be read (bad YAML, missing files, bad fields)."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    status_code = 400
+    exit_code = 2
+
+
+class UnknownFlavor(InvalidModel):
+    """The package names no flavor that modelpack (or a plug-in) knows."""
+
+
+class MissingDependency(ModelpackError, ImportError):
+    """A flavor needs a library that is not installed."""
+
+    error_code = "INVALID_STATE"
+    status_code = 500
+    exit_code = 2
+
+
+class PickleRefused(ModelpackError, PermissionError):
+    """Loading would unpickle a file while pickle is disabled by the settings."""
+
+    error_code = "PERMISSION_DENIED"
+    status_code = 403
+    exit_code = 2
+
+
+class InvalidArgument(ModelpackError, ValueError):
+    """A caller passed an invalid argument to the Python API or the CLI."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    status_code = 400
+    exit_code = 2
+
+
+class SchemaError(ModelpackError, ValueError):
+    """A schema or signature is malformed, or data does not fit one."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    status_code = 400
+    exit_code = 2
+
+
+class SignatureMismatch(SchemaError):
+    """Model input does not match the model's input schema."""
+
+
+class InvalidParams(SchemaError):
+    """Inference params do not match the model's params schema."""
+
+
+class BadRequest(ModelpackError, ValueError):
+    """A request or input file cannot be turned into model input."""
+
+    error_code = "BAD_REQUEST"
+    status_code = 400
+    exit_code = 2
+
+
+class MalformedInput(BadRequest):
+    """Bytes that are not valid JSON, CSV or one of the accepted envelopes."""
+
+
+class PredictionFailed(BadRequest):
+    """The model itself raised while predicting (MLflow answers these with 400 as well)."""
+
+    exit_code = 1
+
+
+class UnsupportedMediaType(ModelpackError, ValueError):
+    """A request's Content-Type is missing or not one the server reads."""
+
+    error_code = "BAD_REQUEST"
+    status_code = 415
+    exit_code = 2
+
+
+class PayloadTooLarge(ModelpackError, ValueError):
+    """A request body is larger than the configured limit."""
+
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+    status_code = 413
+    exit_code = 2
+
+
+class RequestTimeout(ModelpackError, TimeoutError):
+    """A request took longer than the configured timeout."""
+
+    error_code = "DEADLINE_EXCEEDED"
+    status_code = 504
+    exit_code = 1

@@ -1,0 +1,417 @@
+"""Signatures: data types, column and tensor specs, params, and their MLflow JSON form."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+import numpy as np
+
+from modelpack.errors import SchemaError
+
+__all__ = [
+    "AnyType",
+    "Array",
+    "ColSpec",
+    "DataType",
+    "Map",
+    "ModelSignature",
+    "Object",
+    "ParamSchema",
+    "ParamSpec",
+    "Property",
+    "Schema",
+    "TensorSpec",
+]
+
+
+class DataType(Enum):
+    """Scalar column types, named as in MLflow."""
+
+    boolean = 1
+    integer = 2
+    long = 3
+    float = 4
+    double = 5
+    string = 6
+    binary = 7
+    datetime = 8
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def to_numpy(self) -> np.dtype:
+        return np.dtype(_NUMPY[self])
+
+    def to_pandas(self) -> np.dtype:
+        return np.dtype(_PANDAS[self])
+
+    def to_python(self) -> type:
+        return _PYTHON[self]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.name}
+
+
+_NUMPY = {
+    DataType.boolean: "bool",
+    DataType.integer: "int32",
+    DataType.long: "int64",
+    DataType.float: "float32",
+    DataType.double: "float64",
+    DataType.string: "str",
+    DataType.binary: "bytes",
+    DataType.datetime: "datetime64[ns]",
+}
+_PANDAS = {**_NUMPY, DataType.string: "object", DataType.binary: "object"}
+_PYTHON: dict[DataType, type] = {
+    DataType.boolean: bool,
+    DataType.integer: int,
+    DataType.long: int,
+    DataType.float: float,
+    DataType.double: float,
+    DataType.string: str,
+    DataType.binary: bytes,
+    DataType.datetime: _dt.datetime,
+}
+
+
+@dataclass(frozen=True)
+class Array:
+    """A list of ``dtype`` items."""
+
+    dtype: ValueType
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "array", "items": _type_to_dict(self.dtype)}
+
+
+@dataclass(frozen=True)
+class Property:
+    """One named property of an :class:`Object`."""
+
+    name: str
+    dtype: ValueType
+    required: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self.name: {**_type_to_dict(self.dtype), "required": self.required}}
+
+
+@dataclass(frozen=True)
+class Object:
+    """A dict with known properties."""
+
+    properties: tuple[Property, ...]
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.properties]
+        if not names:
+            raise SchemaError("an object type needs at least one property")
+        if len(set(names)) != len(names):
+            raise SchemaError(f"duplicate property names in object type: {sorted(names)}")
+        object.__setattr__(self, "properties", tuple(sorted(self.properties, key=lambda p: p.name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        for prop in self.properties:
+            props.update(prop.to_dict())
+        return {"type": "object", "properties": props}
+
+
+@dataclass(frozen=True)
+class Map:
+    """A dict with string keys and ``value_type`` values."""
+
+    value_type: ValueType
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "map", "values": _type_to_dict(self.value_type)}
+
+
+@dataclass(frozen=True)
+class AnyType:
+    """Anything, None included; never validated."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "any"}
+
+
+ValueType = Union[DataType, Array, Object, Map, AnyType]
+
+
+def type_name(dtype: ValueType) -> str:
+    """Short human name of a type, for messages: ``double``, ``array<string>``."""
+    if isinstance(dtype, DataType):
+        return dtype.name
+    if isinstance(dtype, Array):
+        return f"array<{type_name(dtype.dtype)}>"
+    if isinstance(dtype, Map):
+        return f"map<{type_name(dtype.value_type)}>"
+    if isinstance(dtype, Object):
+        return "object"
+    return "any"
+
+
+def _type_to_dict(dtype: ValueType) -> dict[str, Any]:
+    return dtype.to_dict()
+
+
+def _type_from_dict(d: Mapping[str, Any]) -> ValueType:
+    kind = d.get("type")
+    if kind == "array":
+        return Array(_type_from_dict(_require(d, "items")))
+    if kind == "object":
+        props = _require(d, "properties")
+        return Object(
+            tuple(
+                Property(name, _type_from_dict(spec), bool(spec.get("required", True)))
+                for name, spec in props.items()
+            )
+        )
+    if kind == "map":
+        return Map(_type_from_dict(_require(d, "values")))
+    if kind == "any":
+        return AnyType()
+    try:
+        return DataType[str(kind)]
+    except KeyError:
+        raise SchemaError(f"unknown data type {kind!r}") from None
+
+
+def _require(d: Mapping[str, Any], key: str) -> Any:
+    if key not in d:
+        raise SchemaError(f"schema element {dict(d)!r} lacks {key!r}")
+    return d[key]
+
+
+@dataclass(frozen=True)
+class ColSpec:
+    """A column: its type, an optional name, and whether it must be present."""
+
+    type: ValueType
+    name: str | None = None
+    required: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _type_to_dict(self.type)
+        if self.name is not None:
+            d["name"] = self.name
+        d["required"] = self.required
+        return d
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An n-dimensional array of a numpy dtype; ``-1`` marks a variable dimension."""
+
+    type: np.dtype
+    shape: tuple[int, ...]
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        dtype = np.dtype(self.type)
+        if dtype.kind in "US" and dtype.itemsize > 0:
+            raise SchemaError(f"sized string dtype {dtype} is not allowed in a tensor spec")
+        object.__setattr__(self, "type", dtype)
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+    @property
+    def required(self) -> bool:
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = {"dtype": _dtype_name(self.type), "shape": list(self.shape)}
+        if self.name is None:
+            return {"type": "tensor", "tensor-spec": spec}
+        return {"name": self.name, "type": "tensor", "tensor-spec": spec}
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    if dtype.kind == "U":
+        return "str"
+    if dtype.kind == "S":
+        return "bytes"
+    return str(dtype)
+
+
+Spec = Union[ColSpec, TensorSpec]
+
+
+class Schema:
+    """An ordered list of ColSpecs or of TensorSpecs, all named or all unnamed."""
+
+    def __init__(self, inputs: Iterable[Spec]) -> None:
+        self.inputs: list[Spec] = list(inputs)
+        if not self.inputs:
+            raise SchemaError("a schema needs at least one element")
+        named = [s.name is not None for s in self.inputs]
+        if any(named) and not all(named):
+            raise SchemaError("a schema's elements must be all named or all unnamed")
+        kinds = {type(s) for s in self.inputs}
+        if len(kinds) > 1:
+            raise SchemaError("a schema cannot mix column specs and tensor specs")
+        if self.is_tensor_spec() and len(self.inputs) > 1 and not any(named):
+            raise SchemaError("a schema can hold only one unnamed tensor")
+        if not any(named) and any(not s.required for s in self.inputs):
+            raise SchemaError("unnamed columns cannot be optional")
+        names = self.input_names()
+        if len(set(names)) != len(names):
+            raise SchemaError(f"duplicate names in schema: {names}")
+
+    def is_tensor_spec(self) -> bool:
+        return isinstance(self.inputs[0], TensorSpec)
+
+    def has_input_names(self) -> bool:
+        return self.inputs[0].name is not None
+
+    def input_names(self) -> list[str]:
+        return [s.name for s in self.inputs if s.name is not None]
+
+    def required_input_names(self) -> list[str]:
+        return [s.name for s in self.inputs if s.name is not None and s.required]
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self.inputs]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> Schema:
+        try:
+            items = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(f"schema is not valid JSON: {exc}") from None
+        return cls.from_dict(items)
+
+    @classmethod
+    def from_dict(cls, items: Sequence[Mapping[str, Any]]) -> Schema:
+        if not isinstance(items, list):
+            raise SchemaError(f"a schema must be a JSON list, got {type(items).__name__}")
+        return cls(_spec_from_dict(item) for item in items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schema) and self.inputs == other.inputs
+
+    def __repr__(self) -> str:
+        return f"Schema({self.to_json()})"
+
+
+def _spec_from_dict(item: Mapping[str, Any]) -> Spec:
+    if not isinstance(item, Mapping):
+        raise SchemaError(f"schema elements must be objects, got {item!r}")
+    if item.get("type") == "tensor":
+        spec = _require(item, "tensor-spec")
+        return TensorSpec(np.dtype(spec["dtype"]), tuple(spec["shape"]), item.get("name"))
+    return ColSpec(_type_from_dict(item), item.get("name"), bool(item.get("required", True)))
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One inference parameter: name, type, default value and shape (None or ``(-1,)``)."""
+
+    name: str
+    dtype: DataType | Object
+    default: Any
+    shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype == DataType.binary:
+            raise SchemaError(f"param '{self.name}': binary params are not supported")
+        if self.shape is not None:
+            object.__setattr__(self, "shape", tuple(self.shape))
+            if self.shape != (-1,):
+                raise SchemaError(f"param '{self.name}': shape must be null or [-1]")
+        from modelpack.enforce import validate_param
+
+        object.__setattr__(self, "default", validate_param(self, self.default, "default"))
+
+    def to_dict(self) -> dict[str, Any]:
+        default = self.default
+        if isinstance(default, _dt.datetime | _dt.date):
+            default = default.isoformat()
+        elif isinstance(default, list):
+            default = [v.isoformat() if isinstance(v, _dt.datetime) else v for v in default]
+        d: dict[str, Any] = {
+            "name": self.name,
+            "default": default,
+            "shape": list(self.shape) if self.shape is not None else None,
+        }
+        d.update(self.dtype.to_dict())
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ParamSpec:
+        kind = d.get("type", d.get("dtype"))
+        dtype = _type_from_dict({**d, "type": kind})
+        if not isinstance(dtype, DataType | Object):
+            raise SchemaError(f"param '{d.get('name')}': unsupported type {kind!r}")
+        shape = d.get("shape")
+        return cls(str(d["name"]), dtype, d.get("default"), tuple(shape) if shape else None)
+
+
+class ParamSchema:
+    """The ordered params a model accepts at predict time."""
+
+    def __init__(self, params: Iterable[ParamSpec]) -> None:
+        self.params: list[ParamSpec] = list(params)
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise SchemaError(f"duplicate param names: {names}")
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in self.params]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> ParamSchema:
+        return cls(ParamSpec.from_dict(d) for d in json.loads(text))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParamSchema) and self.params == other.params
+
+    def __repr__(self) -> str:
+        return f"ParamSchema({self.to_json()})"
+
+
+@dataclass
+class ModelSignature:
+    """Inputs, outputs and params of a model, stored in MLmodel as three JSON strings."""
+
+    inputs: Schema | None = None
+    outputs: Schema | None = None
+    params: ParamSchema | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.inputs is None and self.outputs is None and self.params is None:
+            raise SchemaError("a signature needs at least one of inputs, outputs or params")
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "inputs": self.inputs.to_json() if self.inputs is not None else None,
+            "outputs": self.outputs.to_json() if self.outputs is not None else None,
+            "params": self.params.to_json() if self.params is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelSignature:
+        def part(key: str, parse: Any) -> Any:
+            value = d.get(key)
+            if value is None:
+                return None
+            if isinstance(value, str):
+                return parse(value)
+            return parse(json.dumps(value))
+
+        return cls(
+            inputs=part("inputs", Schema.from_json),
+            outputs=part("outputs", Schema.from_json),
+            params=part("params", ParamSchema.from_json),
+        )

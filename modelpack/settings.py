@@ -1,0 +1,90 @@
+"""One frozen Settings object: defaults < ``MODELPACK_*`` environment variables < explicit flags.
+
+Settings are read from the environment here and nowhere else; the CLI builds them once and passes
+them down (``create_app(model, settings)``, ``load_model(uri, settings=...)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from modelpack.errors import InvalidArgument
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "MODELPACK_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Each field reads ``MODELPACK_<FIELD NAME IN CAPITALS>``."""
+
+    host: str = "127.0.0.1"
+    """Interface the server binds to."""
+    port: int = 5000
+    """TCP port the server listens on."""
+    workers: int = 1
+    """Server processes; each holds its own copy of the model."""
+    timeout: float = 60.0
+    """Seconds a request may take before it is answered with 504."""
+    max_body_bytes: int = 100 * 1024 * 1024
+    """Largest request body accepted; larger ones get 413 before they are parsed."""
+    allow_pickle: bool = True
+    """When false, packages whose model is stored with pickle or cloudpickle are refused."""
+    debug: bool = False
+    """Put Python tracebacks into error responses (never do this in production)."""
+    log_level: str = "info"
+    """Log level of the server (debug logs one line per request)."""
+    torch_device: str | None = None
+    """Device PyTorch models are loaded on (``cpu``, ``cuda``, ``cuda:1``); None means cpu."""
+    torch_threads: int | None = None
+    """Intra-op threads per PyTorch model; None means CPU count divided by workers."""
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``), then apply non-None overrides."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = source.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field.name, str(field.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InvalidArgument(f"unknown settings: {sorted(unknown)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, type_name: str, raw: str) -> Any:
+    env_name = ENV_PREFIX + name.upper()
+    text = raw.strip()
+    if type_name == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise InvalidArgument(f"{env_name}: expected true or false, got {raw!r}")
+    if "None" in type_name and text == "":
+        return None
+    try:
+        if type_name.startswith("int"):
+            return int(text)
+        if type_name.startswith("float"):
+            return float(text)
+    except ValueError:
+        kind = "an integer" if type_name.startswith("int") else "a number"
+        raise InvalidArgument(f"{env_name}: expected {kind}, got {raw!r}") from None
+    return text
