@@ -68,8 +68,10 @@ def _to_frame(data: Any, schema: Schema) -> pd.DataFrame:
             return pd.DataFrame([data])
         try:
             return pd.DataFrame(
-                {k: list(v) if isinstance(v, np.ndarray) and v.ndim > 1 else v
-                 for k, v in data.items()}
+                {
+                    k: list(v) if isinstance(v, np.ndarray) and v.ndim > 1 else v
+                    for k, v in data.items()
+                }
             )
         except ValueError as exc:
             raise SignatureMismatch(
@@ -89,8 +91,7 @@ def _to_frame(data: Any, schema: Schema) -> pd.DataFrame:
     if isinstance(data, str | bytes | int | float | bool | _dt.date | np.generic):
         return pd.DataFrame([[data]])
     raise SignatureMismatch(
-        f"the model has a column-based signature and expects a DataFrame, "
-        f"got {type(data).__name__}"
+        f"the model has a column-based signature and expects a DataFrame, got {type(data).__name__}"
     )
 
 
@@ -107,7 +108,9 @@ def _enforce_columns(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             raise SignatureMismatch(f"Model is missing inputs {missing}.{note}")
         use = [s for s in specs if s.name in present]
         if len(present) > len(use):
-            _log.debug("dropped columns not in the signature: %s", present - set(schema.input_names()))
+            _log.debug(
+                "dropped columns not in the signature: %s", present - set(schema.input_names())
+            )
         out = {s.name: _cast_column(df[s.name], s.type, str(s.name)) for s in use}
         return pd.DataFrame(out, index=df.index, copy=False)
     if df.shape[1] < len(specs):
@@ -146,7 +149,7 @@ def _cast_column(values: pd.Series, dtype: ValueType, name: str) -> pd.Series:
         values = _from_extension(values, dtype, name)
         vdtype = values.dtype
     if dtype in (DataType.string, DataType.binary):
-        if vdtype == object:
+        if vdtype.kind == "O":
             return values
         kind = "U" if dtype == DataType.string else "S"
         if vdtype.kind == kind:
@@ -154,12 +157,12 @@ def _cast_column(values: pd.Series, dtype: ValueType, name: str) -> pd.Series:
         raise _mismatch(name, dtype.name, vdtype)
     if dtype == DataType.datetime:
         return _cast_datetime(values, name)
-    if vdtype == object:
+    if vdtype.kind == "O":
         if dtype == DataType.boolean:
             return values  # converting would turn None into False
         values = values.infer_objects()
         vdtype = values.dtype
-        if vdtype == object:
+        if vdtype.kind == "O":
             if dtype == DataType.double and all(
                 isinstance(v, decimal.Decimal) or v is None for v in values
             ):
@@ -214,7 +217,9 @@ def _from_extension(values: pd.Series, dtype: DataType, name: str) -> pd.Series:
     if dtype == DataType.boolean:
         return values.astype(object).where(values.notna(), None)
     bad = values.isna().to_numpy()
-    raise _mismatch(name, dtype.name, f"{values.dtype} with missing values", _first_row(values, bad))
+    raise _mismatch(
+        name, dtype.name, f"{values.dtype} with missing values", _first_row(values, bad)
+    )
 
 
 def _cast_datetime(values: pd.Series, name: str) -> pd.Series:
@@ -223,7 +228,7 @@ def _cast_datetime(values: pd.Series, name: str) -> pd.Series:
         raise _mismatch(name, "datetime", vdtype, " Only timezone-naive datetimes are supported.")
     if vdtype.kind == "M":
         return values.astype("datetime64[ns]")
-    if vdtype == object:
+    if vdtype.kind == "O":
         parsed = pd.to_datetime(values, errors="coerce")
         bad = (parsed.isna() & values.notna()).to_numpy()
         if bad.any():
@@ -341,8 +346,11 @@ def _frame_to_tensor(df: pd.DataFrame, spec: TensorSpec, name: str) -> np.ndarra
             except ValueError as exc:
                 raise SignatureMismatch(f"input '{name}': cells of unequal shape: {exc}") from None
             return arr if arr.dtype != object else arr.astype(spec.type)
-        return column.to_numpy().reshape(-1, *spec.shape[1:]) if len(spec.shape) > 1 \
+        return (
+            column.to_numpy().reshape(-1, *spec.shape[1:])
+            if len(spec.shape) > 1
             else column.to_numpy()
+        )
     if len(spec.shape) == 2 and spec.shape[1] in (-1, df.shape[1]):
         return df.to_numpy()
     raise SignatureMismatch(
@@ -357,7 +365,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def _check_tensor(arr: np.ndarray, spec: TensorSpec, name: str) -> np.ndarray:
     expected = spec.shape
-    ragged = spec.type == object and expected == (-1,)
+    ragged = spec.type.kind == "O" and expected == (-1,)
     if not ragged:
         if arr.ndim != len(expected) or any(
             e != -1 and e != a for e, a in zip(expected, arr.shape, strict=False)
@@ -380,9 +388,7 @@ def _check_tensor(arr: np.ndarray, spec: TensorSpec, name: str) -> np.ndarray:
 # params
 
 
-def enforce_params(
-    params: Mapping[str, Any] | None, schema: ParamSchema | None
-) -> dict[str, Any]:
+def enforce_params(params: Mapping[str, Any] | None, schema: ParamSchema | None) -> dict[str, Any]:
     """Validate params against the schema, fill in defaults, drop unknown names."""
     if params is not None and not isinstance(params, Mapping):
         raise InvalidParams(f"params must be a dict, got {type(params).__name__}")

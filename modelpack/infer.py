@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,9 +65,7 @@ def infer_schema(data: Any) -> Schema:
             return Schema([ColSpec(DataType.string)])
         if all(isinstance(x, Mapping) for x in data):
             merged = _merge_objects([_infer_value(x, "input") for x in data])
-            return Schema(
-                ColSpec(p.dtype, p.name, p.required) for p in merged.properties
-            )
+            return Schema(ColSpec(p.dtype, p.name, p.required) for p in merged.properties)
         return Schema([ColSpec(_common([_infer_value(x, "input") for x in data], "input"))])
     return Schema([ColSpec(_infer_value(data, "input"))])
 
@@ -185,14 +183,16 @@ def _infer_value(value: Any, name: str) -> ValueType:
     raise SchemaError(f"'{name}': cannot infer a type from {type(value).__name__}")
 
 
-def _common(types: list[ValueType], name: str) -> ValueType:
+def _common(types: Sequence[ValueType], name: str) -> ValueType:
     """One type for many values: equal types, or objects merged, else an error."""
     if not types:
         return AnyType()
     if all(isinstance(t, Object) for t in types):
         return _merge_objects([t for t in types if isinstance(t, Object)])
     if all(isinstance(t, Array) for t in types):
-        inner = [t.dtype for t in types if isinstance(t, Array) and not isinstance(t.dtype, AnyType)]
+        inner = [
+            t.dtype for t in types if isinstance(t, Array) and not isinstance(t.dtype, AnyType)
+        ]
         return Array(_common(inner, name) if inner else AnyType())
     distinct = [t for i, t in enumerate(types) if t not in types[:i]]
     if len(distinct) == 1:
@@ -217,4 +217,3 @@ def _merge_objects(objects: list[Any]) -> Object:
         required = len(found) == len(objects) and all(p.required for p in found)
         props.append(Property(name, dtype, required))
     return Object(tuple(props))
-

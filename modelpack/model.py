@@ -77,7 +77,7 @@ class Model:
                 f"no {MLMODEL_FILE} file at {file}: '{path}' is not a model package"
             )
         try:
-            data = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+            data = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InvalidModel(f"{file} is not a readable YAML file: {_one_line(exc)}") from None
         if not isinstance(data, dict):

@@ -141,7 +141,7 @@ class AnyType:
         return {"type": "any"}
 
 
-ValueType = Union[DataType, Array, Object, Map, AnyType]
+ValueType = Union[DataType, Array, Object, Map, AnyType]  # noqa: UP007 - runtime alias on 3.10
 
 
 def type_name(dtype: ValueType) -> str:
@@ -239,7 +239,7 @@ def _dtype_name(dtype: np.dtype) -> str:
     return str(dtype)
 
 
-Spec = Union[ColSpec, TensorSpec]
+Spec = Union[ColSpec, TensorSpec]  # noqa: UP007 - runtime alias on 3.10
 
 
 class Schema:

@@ -47,9 +47,7 @@ class Settings:
     """Intra-op threads per PyTorch model; None means CPU count divided by workers."""
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``env`` (default: ``os.environ``), then apply non-None overrides."""
         source = os.environ if env is None else env
         values: dict[str, Any] = {}

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from modelpack.errors import InvalidArgument, MissingDependency, UnknownFlavor
+from modelpack.settings import Settings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -67,8 +68,14 @@ class Flavor(Protocol):
     def load_native(self, path: Path, conf: Mapping[str, Any]) -> object: ...
 
     def load_predictor(
-        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
-    ) -> Predictor: ...
+        self,
+        path: Path,
+        conf: Mapping[str, Any],
+        pyfunc_conf: Mapping[str, Any],
+        settings: Settings,
+    ) -> Predictor:
+        """The pyfunc view. ``pyfunc_conf["config"]`` holds the merged model_config."""
+        ...
 
     def pickled_file(self, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]) -> str | None:
         """The package file loading would unpickle, or None when the format is pickle-free."""
@@ -82,8 +89,7 @@ def require(module: str, flavor: str, distribution: str | None = None) -> Module
     except ImportError as exc:
         dist = distribution or module
         raise MissingDependency(
-            f"flavor '{flavor}' needs the {dist} package: pip install 'modelpack[{flavor}]'"
-            f" ({exc})"
+            f"flavor '{flavor}' needs the {dist} package: pip install 'modelpack[{flavor}]' ({exc})"
         ) from None
 
 

@@ -1,0 +1,153 @@
+"""scikit-learn estimators, stored with skops (the default), cloudpickle or pickle."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from modelpack.errors import InvalidArgument, InvalidModel
+from modelpack.flavors import SavedFlavor, module_loaded, require
+from modelpack.references import pickle_modules, skops_modules
+from modelpack.settings import Settings
+
+__all__ = ["FORMATS", "SklearnFlavor", "load_model", "save_model"]
+
+FORMATS = ("skops", "cloudpickle", "pickle")
+PREDICT_FNS = (
+    "predict",
+    "predict_proba",
+    "predict_log_proba",
+    "predict_joint_log_proba",
+    "score",
+    "decision_function",
+    "transform",
+)
+_FILES = {"skops": "model.skops", "cloudpickle": "model.pkl", "pickle": "model.pkl"}
+
+
+class SklearnFlavor:
+    name: ClassVar[str] = "sklearn"
+    priority: ClassVar[int] = 50
+
+    def can_save(self, obj: object) -> bool:
+        base = module_loaded("sklearn.base")
+        return base is not None and isinstance(obj, base.BaseEstimator)
+
+    def save(
+        self,
+        obj: object,
+        path: Path,
+        serialization_format: str = "skops",
+        pyfunc_predict_fn: str = "predict",
+        skops_trusted_types: list[str] | None = None,
+        **_: Any,
+    ) -> SavedFlavor:
+        sklearn = require("sklearn", self.name, "scikit-learn")
+        if serialization_format not in FORMATS:
+            raise InvalidArgument(
+                f"serialization_format must be one of {list(FORMATS)}, got {serialization_format!r}"
+            )
+        if pyfunc_predict_fn not in PREDICT_FNS or not callable(
+            getattr(obj, pyfunc_predict_fn, None)
+        ):
+            raise InvalidArgument(
+                f"pyfunc_predict_fn {pyfunc_predict_fn!r}: the estimator "
+                f"{type(obj).__name__} has no such method (choose from {list(PREDICT_FNS)})"
+            )
+        file = _FILES[serialization_format]
+        requirements = ["scikit-learn"]
+        if serialization_format == "skops":
+            sio = require("skops.io", self.name, "skops")
+            sio.dump(obj, path / file)
+            trusted = list(skops_trusted_types or sio.get_untrusted_types(file=path / file))
+            modules = skops_modules(path / file)
+            requirements.append("skops")
+        else:
+            if serialization_format == "cloudpickle":
+                import cloudpickle
+
+                with open(path / file, "wb") as fh:
+                    cloudpickle.dump(obj, fh)
+                requirements.append("cloudpickle")
+            else:
+                with open(path / file, "wb") as fh:
+                    pickle.dump(obj, fh)
+            trusted = []
+            modules = pickle_modules(path / file)
+        conf = {
+            "pickled_model": file,
+            "sklearn_version": sklearn.__version__,
+            "serialization_format": serialization_format,
+            "code": None,
+            "skops_trusted_types": trusted or None,
+        }
+        pyfunc = {
+            "loader_module": "mlflow.sklearn",
+            "model_path": file,
+            "predict_fn": pyfunc_predict_fn,
+        }
+        return SavedFlavor(conf, pyfunc, requirements, modules)
+
+    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object:
+        require("sklearn", self.name, "scikit-learn")
+        file = path / str(conf.get("pickled_model", "model.pkl"))
+        if not file.is_file():
+            raise InvalidModel(f"the sklearn model file {file} is missing")
+        if conf.get("serialization_format") == "skops":
+            sio = require("skops.io", self.name, "skops")
+            trusted = list(conf.get("skops_trusted_types") or [])
+            untrusted = [t for t in sio.get_untrusted_types(file=file) if t not in trusted]
+            if untrusted:
+                raise InvalidModel(
+                    f"{file} holds types that are not trusted: {untrusted}; list them in "
+                    "the sklearn flavor's skops_trusted_types if you trust this package"
+                )
+            return sio.load(file, trusted=trusted or None)
+        with open(file, "rb") as fh:
+            return pickle.load(fh)
+
+    def load_predictor(
+        self,
+        path: Path,
+        conf: Mapping[str, Any],
+        pyfunc_conf: Mapping[str, Any],
+        settings: Settings,
+    ) -> _SklearnPredictor:
+        estimator = self.load_native(path, conf)
+        fn_name = str(pyfunc_conf.get("predict_fn") or "predict")
+        fn = getattr(estimator, fn_name, None)
+        if not callable(fn):
+            raise InvalidModel(f"the estimator {type(estimator).__name__} has no {fn_name}()")
+        return _SklearnPredictor(fn)
+
+    def pickled_file(self, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]) -> str | None:
+        if conf.get("serialization_format") == "skops":
+            return None
+        return str(conf.get("pickled_model") or pyfunc_conf.get("model_path") or "model.pkl")
+
+
+class _SklearnPredictor:
+    def __init__(self, fn: Any) -> None:
+        self._fn = fn
+
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        return self._fn(data)
+
+
+_FLAVOR = SklearnFlavor()
+
+
+def save_model(sk_model: object, path: str | Path, **kwargs: Any) -> Any:
+    """``modelpack.save_model`` with the sklearn flavor."""
+    from modelpack.packaging import save_model as _save
+
+    return _save(sk_model, path, flavor=SklearnFlavor.name, **kwargs)
+
+
+def load_model(model_uri: str | Path) -> object:
+    """The estimator itself, from a package saved by modelpack or MLflow."""
+    from modelpack.pyfunc import load_native
+
+    return load_native(model_uri, SklearnFlavor.name)

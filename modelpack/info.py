@@ -1,0 +1,133 @@
+"""What ``modelpack info`` shows: a package summarized without loading the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelpack.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requirements
+from modelpack.errors import ModelpackError
+from modelpack.example import load_input_example
+from modelpack.flavors import registry
+from modelpack.model import PYFUNC, Model
+from modelpack.schema import ColSpec, Schema, TensorSpec, type_name
+from modelpack.settings import Settings
+from modelpack.uris import resolve
+
+__all__ = ["describe", "render"]
+
+
+def describe(model_uri: str, settings: Settings) -> dict[str, Any]:
+    """A JSON-ready summary of the package at ``model_uri``."""
+    path = resolve(model_uri)
+    path = path if path.is_dir() else path.parent
+    meta = Model.load(path)
+    flavor = registry().for_package(meta.flavors)
+    sig = meta.signature
+    env_file = path / PYTHON_ENV_FILE
+    requirements = (
+        read_requirements(path / REQUIREMENTS_FILE) if (path / REQUIREMENTS_FILE).is_file() else []
+    )
+    example = None
+    try:
+        loaded = load_input_example(path, meta.saved_input_example_info)
+        if loaded is not None:
+            example = {
+                "type": (meta.saved_input_example_info or {}).get("type"),
+                "shape": list(getattr(loaded, "shape", ())) or None,
+                "serving_file": (meta.saved_input_example_info or {}).get("serving_input_path"),
+            }
+    except ModelpackError as exc:
+        example = {"error": str(exc)}
+    pyfunc = meta.flavors.get(PYFUNC, {})
+    return {
+        "path": str(path),
+        "flavor": flavor.name,
+        "flavors": meta.flavors,
+        "pickle": flavor.pickled_file(meta.flavors.get(flavor.name, {}), pyfunc),
+        "written_by": {
+            "modelpack": meta.modelpack_version,
+            "mlflow": meta.mlflow_version,
+            "python": pyfunc.get("python_version"),
+        },
+        "signature": {
+            "inputs": _rows(sig.inputs) if sig and sig.inputs else None,
+            "outputs": _rows(sig.outputs) if sig and sig.outputs else None,
+            "params": [
+                {
+                    "name": p.name,
+                    "type": type_name(p.dtype),
+                    "default": p.default,
+                    "shape": list(p.shape) if p.shape else None,
+                }
+                for p in sig.params.params
+            ]
+            if sig and sig.params
+            else None,
+        },
+        "requirements": requirements,
+        "python_env": env_file.read_text(encoding="utf-8") if env_file.is_file() else None,
+        "input_example": example,
+        "run_id": meta.run_id,
+        "model_uuid": meta.model_uuid,
+        "created": meta.utc_time_created,
+    }
+
+
+def _rows(schema: Schema) -> list[dict[str, Any]]:
+    rows = []
+    for spec in schema.inputs:
+        if isinstance(spec, TensorSpec):
+            rows.append(
+                {
+                    "name": spec.name,
+                    "type": f"tensor {spec.type}",
+                    "shape": list(spec.shape),
+                    "required": True,
+                }
+            )
+        elif isinstance(spec, ColSpec):
+            rows.append(
+                {"name": spec.name, "type": type_name(spec.type), "required": spec.required}
+            )
+    return rows
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    cells = [[("-" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    out = ["  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    out += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return out
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The summary as text for a terminal."""
+    lines = [f"Package:  {summary['path']}", f"Flavor:   {summary['flavor']}"]
+    flavor_conf = summary["flavors"].get(summary["flavor"], {})
+    details = ", ".join(f"{k}={v}" for k, v in sorted(flavor_conf.items()) if v is not None)
+    if details:
+        lines.append(f"          {details}")
+    if summary["pickle"]:
+        lines.append(f"Pickle:   yes ({summary['pickle']}): load only packages you trust")
+    written = summary["written_by"]
+    lines.append("Saved by: " + ", ".join(f"{k} {v}" for k, v in written.items() if v) or "unknown")
+    sig = summary["signature"]
+    for part in ("inputs", "outputs"):
+        if sig[part]:
+            lines.append(f"{part.capitalize()}:")
+            lines += _table(
+                sig[part],
+                ["name", "type", "required"]
+                + (["shape"] if any("shape" in r for r in sig[part]) else []),
+            )
+        else:
+            lines.append(f"{part.capitalize()}: (none: {part} are not checked)")
+    if sig["params"]:
+        lines.append("Params:")
+        lines += _table(sig["params"], ["name", "type", "default", "shape"])
+    lines.append("Requirements:")
+    lines += [f"  {r}" for r in summary["requirements"]] or ["  (none recorded)"]
+    example = summary["input_example"]
+    if example:
+        lines.append("Example:  " + ", ".join(f"{k}={v}" for k, v in example.items() if v))
+    return "\n".join(lines)
