@@ -12,6 +12,8 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     │   └── UnknownFlavor                       INVALID_PARAMETER_VALUE  400  2
     ├── MissingDependency (ImportError)         INVALID_STATE            500  2
     ├── PickleRefused (PermissionError)         PERMISSION_DENIED        403  2
+    ├── AccessDenied (PermissionError)          PERMISSION_DENIED        403  2
+    ├── RemoteError (ConnectionError)           TEMPORARILY_UNAVAILABLE  503  1
     ├── InvalidArgument (ValueError)            INVALID_PARAMETER_VALUE  400  2
     ├── SchemaError (ValueError)                INVALID_PARAMETER_VALUE  400  2
     │   ├── SignatureMismatch                   INVALID_PARAMETER_VALUE  400  2
@@ -29,6 +31,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDenied",
     "BadRequest",
     "InvalidArgument",
     "InvalidModel",
@@ -40,6 +43,7 @@ __all__ = [
     "PayloadTooLarge",
     "PickleRefused",
     "PredictionFailed",
+    "RemoteError",
     "RequestTimeout",
     "SchemaError",
     "SignatureMismatch",
@@ -101,6 +105,22 @@ class PickleRefused(ModelpackError, PermissionError):
     error_code = "PERMISSION_DENIED"
     status_code = 403
     exit_code = 2
+
+
+class AccessDenied(ModelpackError, PermissionError):
+    """A tracking server or download site refused the credentials (HTTP 401 or 403)."""
+
+    error_code = "PERMISSION_DENIED"
+    status_code = 403
+    exit_code = 2
+
+
+class RemoteError(ModelpackError, ConnectionError):
+    """A tracking server, object store or download site cannot be reached or failed."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    status_code = 503
+    exit_code = 1
 
 
 class InvalidArgument(ModelpackError, ValueError):

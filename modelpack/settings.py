@@ -19,6 +19,14 @@ __all__ = ["ENV_PREFIX", "Settings"]
 ENV_PREFIX = "MODELPACK_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# Fields that also read MLflow's variable of the same meaning when the MODELPACK_ one is unset,
+# so a shell set up for `mlflow models serve` works unchanged.
+_MLFLOW_ENV = {
+    "tracking_uri": "MLFLOW_TRACKING_URI",
+    "tracking_username": "MLFLOW_TRACKING_USERNAME",
+    "tracking_password": "MLFLOW_TRACKING_PASSWORD",
+    "tracking_token": "MLFLOW_TRACKING_TOKEN",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,19 @@ class Settings:
     """Device PyTorch models are loaded on (``cpu``, ``cuda``, ``cuda:1``); None means cpu."""
     torch_threads: int | None = None
     """Intra-op threads per PyTorch model; None means CPU count divided by workers."""
+    tracking_uri: str | None = None
+    """MLflow tracking server (http/https) or store (sqlite:///..., ./mlruns) that ``runs:/`` and
+    ``models:/`` URIs are looked up in; falls back to ``MLFLOW_TRACKING_URI``."""
+    tracking_username: str | None = None
+    """Basic-auth user for the tracking server; falls back to ``MLFLOW_TRACKING_USERNAME``."""
+    tracking_password: str | None = dataclasses.field(default=None, repr=False)
+    """Basic-auth password; falls back to ``MLFLOW_TRACKING_PASSWORD``."""
+    tracking_token: str | None = dataclasses.field(default=None, repr=False)
+    """Bearer token for the tracking server (wins over basic auth); ``MLFLOW_TRACKING_TOKEN``."""
+    cache_dir: str | None = None
+    """Where downloaded model packages are kept; None means ``~/.cache/modelpack``."""
+    max_archive_bytes: int = 20 * 1024**3
+    """Largest download or unpacked archive accepted for a remote model URI."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -53,6 +74,8 @@ class Settings:
         values: dict[str, Any] = {}
         for field in fields(cls):
             raw = source.get(ENV_PREFIX + field.name.upper())
+            if raw is None and field.name in _MLFLOW_ENV:
+                raw = source.get(_MLFLOW_ENV[field.name])
             if raw is not None:
                 values[field.name] = _parse(field.name, str(field.type), raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
