@@ -42,6 +42,8 @@ _MISSING_HINT = (
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -142,8 +144,10 @@ def _cast_column(values: pd.Series, dtype: ValueType, name: str) -> pd.Series:
         for pos, cell in enumerate(values):
             problem = _cell_problem(cell, dtype)
             if problem is not None:
-                raise _mismatch(name, type_name(dtype), problem, f" (row {pos})")
+                raise _mismatch(name, type_name(dtype), f"{problem} (row {pos})")
         return values
+    if dtype == DataType.datetime:
+        return _cast_datetime(values, name)
     vdtype = values.dtype
     if isinstance(vdtype, pd.api.extensions.ExtensionDtype) and not isinstance(vdtype, np.dtype):
         values = _from_extension(values, dtype, name)
@@ -155,8 +159,6 @@ def _cast_column(values: pd.Series, dtype: ValueType, name: str) -> pd.Series:
         if vdtype.kind == kind:
             return values.astype(object)
         raise _mismatch(name, dtype.name, vdtype)
-    if dtype == DataType.datetime:
-        return _cast_datetime(values, name)
     if vdtype.kind == "O":
         if dtype == DataType.boolean:
             return values  # converting would turn None into False
@@ -229,13 +231,16 @@ def _cast_datetime(values: pd.Series, name: str) -> pd.Series:
     if vdtype.kind == "M":
         return values.astype("datetime64[ns]")
     if vdtype.kind == "O":
-        parsed = pd.to_datetime(values, errors="coerce")
-        bad = (parsed.isna() & values.notna()).to_numpy()
+        # Datetime objects are cast; strings are not parsed here (as in MLflow): the codecs
+        # parse text for the declared type before enforcement.
+        bad = np.array([not (v is None or isinstance(v, _dt.date | np.datetime64)) for v in values])
         if bad.any():
-            raise _mismatch(name, "datetime", "unparsable values", _first_row(values, bad))
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            raise _mismatch(name, "datetime", parsed.dtype, " Only timezone-naive values.")
-        return parsed.astype("datetime64[ns]")
+            found = type(values.iloc[int(np.argmax(bad))]).__name__
+            raise _mismatch(name, "datetime", found, _first_row(values, bad))
+        try:
+            return values.astype("datetime64[ns]")
+        except (TypeError, ValueError) as exc:
+            raise _mismatch(name, "datetime", vdtype, f" {exc}") from None
     raise _mismatch(name, "datetime", vdtype)
 
 

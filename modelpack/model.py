@@ -46,10 +46,10 @@ class Model:
             dict(saved_input_example_info) if saved_input_example_info else None
         )
         self.metadata = dict(metadata) if metadata else None
-        self.utc_time_created = utc_time_created or str(
+        self.utc_time_created: str | None = utc_time_created or str(
             _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
         )
-        self.model_uuid = model_uuid or uuid.uuid4().hex
+        self.model_uuid: str | None = model_uuid or uuid.uuid4().hex
         self.extra: dict[str, Any] = dict(extra)
         self._raw_signature: dict[str, Any] | None = None
         self._loaded_signature: ModelSignature | None = None
@@ -104,10 +104,11 @@ class Model:
             signature=signature,
             saved_input_example_info=data.pop("saved_input_example_info", None),
             metadata=data.pop("metadata", None),
-            utc_time_created=data.pop("utc_time_created", None),
-            model_uuid=data.pop("model_uuid", None),
-            **{str(k): v for k, v in data.items()},
+            **{str(k): v for k, v in data.items() if k not in ("utc_time_created", "model_uuid")},
         )
+        # Keep what the file says, even nothing: 1.x files lack model_uuid.
+        model.utc_time_created = data.get("utc_time_created")
+        model.model_uuid = data.get("model_uuid")
         model._raw_signature = raw_sig
         model._loaded_signature = signature
         return model
@@ -117,8 +118,10 @@ class Model:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = dict(self.extra)
         d["flavors"] = self.flavors
-        d["utc_time_created"] = self.utc_time_created
-        d["model_uuid"] = self.model_uuid
+        if self.utc_time_created is not None:
+            d["utc_time_created"] = self.utc_time_created
+        if self.model_uuid is not None:
+            d["model_uuid"] = self.model_uuid
         if self.signature is not None:
             unchanged = self._raw_signature is not None and self.signature is self._loaded_signature
             d["signature"] = self._raw_signature if unchanged else self.signature.to_dict()

@@ -1,0 +1,126 @@
+"""The scikit-learn flavor, and its interchange with real MLflow in both directions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import modelpack
+from modelpack.errors import InvalidArgument, InvalidModel, PickleRefused
+from modelpack.flavors import sklearn as sk_flavor
+from modelpack.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def classifier(wine_frame: pd.DataFrame, wine_target: np.ndarray):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=500).fit(wine_frame, wine_target > np.median(wine_target))
+
+
+@pytest.mark.mlflow
+@pytest.mark.parametrize("fmt", ["skops", "cloudpickle"])
+def test_package_saved_by_mlflow_predicts_identically(
+    tmp_path: Path, fmt: str, elasticnet, wine_frame: pd.DataFrame
+) -> None:
+    import mlflow.sklearn
+
+    mlflow.sklearn.save_model(elasticnet, str(tmp_path / "m"), serialization_format=fmt)
+    ours = modelpack.load_model(tmp_path / "m").predict(wine_frame)
+    np.testing.assert_array_equal(ours, elasticnet.predict(wine_frame))
+
+
+@pytest.mark.mlflow
+@pytest.mark.parametrize("fmt", ["skops", "cloudpickle", "pickle"])
+def test_mlflow_loads_our_package(tmp_path: Path, fmt: str, elasticnet, wine_frame) -> None:
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    path = tmp_path / "m"
+    sk_flavor.save_model(elasticnet, path, serialization_format=fmt, input_example=wine_frame[:2])
+    expected = elasticnet.predict(wine_frame)
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(str(path)).predict(wine_frame), expected)
+    np.testing.assert_array_equal(
+        mlflow.sklearn.load_model(str(path)).predict(wine_frame), expected
+    )
+
+
+def test_flavor_fields_are_mlflows(sklearn_package: Path) -> None:
+    flavors = yaml.safe_load((sklearn_package / "MLmodel").read_text())["flavors"]
+    assert flavors["sklearn"]["pickled_model"] == "model.skops"
+    assert flavors["sklearn"]["serialization_format"] == "skops"
+    assert flavors["python_function"]["loader_module"] == "mlflow.sklearn"
+    assert flavors["python_function"]["model_path"] == "model.skops"
+    assert flavors["python_function"]["predict_fn"] == "predict"
+    assert (sklearn_package / "model.skops").is_file()
+
+
+def test_predict_proba_through_pyfunc_predict_fn(tmp_path: Path, classifier, wine_frame) -> None:
+    sk_flavor.save_model(classifier, tmp_path / "m", pyfunc_predict_fn="predict_proba")
+    out = modelpack.load_model(tmp_path / "m").predict(wine_frame)
+    np.testing.assert_array_equal(out, classifier.predict_proba(wine_frame))
+
+
+def test_unknown_predict_fn_is_refused(tmp_path: Path, elasticnet) -> None:
+    with pytest.raises(InvalidArgument, match="the estimator ElasticNet has no such method"):
+        sk_flavor.save_model(elasticnet, tmp_path / "m", pyfunc_predict_fn="predict_proba")
+    assert not (tmp_path / "m").exists()
+
+
+def test_unknown_format_is_refused(tmp_path: Path, elasticnet) -> None:
+    with pytest.raises(InvalidArgument, match="serialization_format must be one of"):
+        sk_flavor.save_model(elasticnet, tmp_path / "m", serialization_format="joblib")
+
+
+def test_load_model_returns_the_estimator(sklearn_package: Path, elasticnet, wine_frame) -> None:
+    estimator = sk_flavor.load_model(sklearn_package)
+    np.testing.assert_array_equal(estimator.predict(wine_frame), elasticnet.predict(wine_frame))
+
+
+def test_pickle_is_refused_when_disallowed(tmp_path: Path, elasticnet) -> None:
+    sk_flavor.save_model(elasticnet, tmp_path / "m", serialization_format="cloudpickle")
+    with pytest.raises(PickleRefused) as info:
+        modelpack.load_model(tmp_path / "m", settings=Settings(allow_pickle=False))
+    assert str(tmp_path / "m" / "model.pkl") in str(info.value)
+    assert "MODELPACK_ALLOW_PICKLE" in str(info.value)
+
+
+def test_skops_loads_when_pickle_is_disallowed(sklearn_package: Path, wine_frame) -> None:
+    model = modelpack.load_model(sklearn_package, settings=Settings(allow_pickle=False))
+    assert model.predict(wine_frame).shape == (len(wine_frame),)
+
+
+def test_untrusted_skops_types_are_refused(tmp_path: Path, elasticnet) -> None:
+    sk_flavor.save_model(elasticnet, tmp_path / "m")
+    mlmodel = tmp_path / "m" / "MLmodel"
+    # A package whose skops file holds a type nobody listed as trusted.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    import skops.io as sio
+
+    sio.dump(make_pipeline(FunctionTransformer(abs), elasticnet), tmp_path / "m" / "model.skops")
+    text = mlmodel.read_text()
+    assert "skops_trusted_types: null" in text
+    with pytest.raises(InvalidModel, match="holds types that are not trusted"):
+        modelpack.load_model(tmp_path / "m")
+
+
+def test_custom_types_are_recorded_as_trusted_at_save(
+    tmp_path: Path, elasticnet, wine_frame
+) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    pipe = make_pipeline(FunctionTransformer(abs), elasticnet)
+    sk_flavor.save_model(pipe, tmp_path / "m")
+    trusted = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]["sklearn"][
+        "skops_trusted_types"
+    ]
+    assert trusted == ["builtins.abs"]
+    out = modelpack.load_model(tmp_path / "m").predict(wine_frame)
+    np.testing.assert_array_equal(out, pipe.predict(wine_frame))
