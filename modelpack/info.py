@@ -43,7 +43,7 @@ def describe(model_uri: str, settings: Settings) -> dict[str, Any]:
         "path": str(path),
         "flavor": flavor.name,
         "flavors": meta.flavors,
-        "pickle": flavor.pickled_file(meta.flavors.get(flavor.name, {}), pyfunc),
+        "pickle": flavor.pickled_file(path, meta.flavors.get(flavor.name, {}), pyfunc),
         "written_by": {
             "modelpack": meta.modelpack_version,
             "mlflow": meta.mlflow_version,

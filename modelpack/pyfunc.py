@@ -148,7 +148,7 @@ def open_package(
     conf = dict(metadata.flavors.get(flavor.name, {}))
     pyfunc_conf = dict(metadata.flavors.get(PYFUNC, {}))
     pyfunc_conf["config"] = {**(pyfunc_conf.get("config") or {}), **(model_config or {})}
-    pickled = flavor.pickled_file(conf, pyfunc_conf)
+    pickled = flavor.pickled_file(path, conf, pyfunc_conf)
     if pickled is not None and not settings.allow_pickle:
         raise PickleRefused(
             f"{path / pickled} is stored with pickle, and MODELPACK_ALLOW_PICKLE is false; "

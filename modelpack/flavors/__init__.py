@@ -77,8 +77,14 @@ class Flavor(Protocol):
         """The pyfunc view. ``pyfunc_conf["config"]`` holds the merged model_config."""
         ...
 
-    def pickled_file(self, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]) -> str | None:
-        """The package file loading would unpickle, or None when the format is pickle-free."""
+    def pickled_file(
+        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
+    ) -> str | None:
+        """The package file loading would unpickle, or None when the format is pickle-free.
+
+        ``path`` is the package directory: some formats are told apart only by their files
+        (MLflow records no format for PyTorch, just ``data/model.pth`` or ``data/model.pt2``).
+        """
         ...
 
 

@@ -122,7 +122,9 @@ class SklearnFlavor:
             raise InvalidModel(f"the estimator {type(estimator).__name__} has no {fn_name}()")
         return _SklearnPredictor(fn)
 
-    def pickled_file(self, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]) -> str | None:
+    def pickled_file(
+        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
+    ) -> str | None:
         if conf.get("serialization_format") == "skops":
             return None
         return str(conf.get("pickled_model") or pyfunc_conf.get("model_path") or "model.pkl")
