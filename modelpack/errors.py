@@ -23,7 +23,8 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     │   └── PredictionFailed                    BAD_REQUEST              400  1
     ├── UnsupportedMediaType (ValueError)       BAD_REQUEST              415  2
     ├── PayloadTooLarge (ValueError)            REQUEST_LIMIT_EXCEEDED   413  2
-    └── RequestTimeout (TimeoutError)           DEADLINE_EXCEEDED        504  1
+    ├── RequestTimeout (TimeoutError)           DEADLINE_EXCEEDED        504  1
+    └── ImageBuildFailed (RuntimeError)         INVALID_STATE            500  1
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AccessDenied",
     "BadRequest",
+    "ImageBuildFailed",
     "InvalidArgument",
     "InvalidModel",
     "InvalidParams",
@@ -186,4 +188,13 @@ class RequestTimeout(ModelpackError, TimeoutError):
 
     error_code = "DEADLINE_EXCEEDED"
     status_code = 504
+    exit_code = 1
+
+
+class ImageBuildFailed(ModelpackError, RuntimeError):
+    """A container image could not be built: docker or its daemon is missing, a requirement has
+    no wheel for the image's platform, or ``docker build`` failed."""
+
+    error_code = "INVALID_STATE"
+    status_code = 500
     exit_code = 1
