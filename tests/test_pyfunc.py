@@ -1,0 +1,48 @@
+"""PyFuncModel: enforcement in front of the predictor, one error type for model failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import modelpack
+from modelpack.errors import PredictionFailed, SignatureMismatch, UnknownFlavor
+
+
+def test_predict_enforces_the_signature(sklearn_package: Path, wine_frame: pd.DataFrame) -> None:
+    model = modelpack.load_model(sklearn_package)
+    with pytest.raises(SignatureMismatch, match=r"Model is missing inputs \['alcohol'\]"):
+        model.predict(wine_frame.drop(columns=["alcohol"]))
+
+
+def test_reordered_and_extra_columns_predict_the_same(
+    sklearn_package: Path, wine_frame: pd.DataFrame, elasticnet
+) -> None:
+    shuffled = wine_frame[list(reversed(wine_frame.columns))].assign(extra="x")
+    out = modelpack.load_model(sklearn_package).predict(shuffled)
+    np.testing.assert_array_equal(out, elasticnet.predict(wine_frame))
+
+
+def test_model_exceptions_become_prediction_failed(tmp_path: Path, elasticnet) -> None:
+    # No signature: the frame reaches the estimator, which refuses the width.
+    modelpack.save_model(elasticnet, tmp_path / "m")
+    with pytest.raises(PredictionFailed) as info:
+        modelpack.load_model(tmp_path / "m").predict(pd.DataFrame({"a": [1.0]}))
+    assert str(info.value).startswith("the model raised ValueError: ")
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_metadata_and_raw_model(sklearn_package: Path) -> None:
+    model = modelpack.load_model(sklearn_package)
+    assert model.metadata.flavors["sklearn"]["serialization_format"] == "skops"
+    assert type(model.get_raw_model()).__name__ == "ElasticNet"
+    assert model.flavor_name == "sklearn"
+
+
+def test_package_with_only_unknown_flavors_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "MLmodel").write_text("flavors:\n  h2o: {data: model.h2o}\n")
+    with pytest.raises(UnknownFlavor, match=r"the package's flavors \['h2o'\] include none"):
+        modelpack.load_model(tmp_path)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from modelpack.errors import InvalidArgument
+from modelpack.settings import Settings
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.host, s.port, s.workers, s.timeout, s.allow_pickle) == (
+        "127.0.0.1",
+        5000,
+        1,
+        60.0,
+        True,
+    )
+    assert s.max_body_bytes == 100 * 1024 * 1024
+
+
+def test_environment_then_flags() -> None:
+    env = {"MODELPACK_PORT": "6000", "MODELPACK_ALLOW_PICKLE": "false", "MODELPACK_TIMEOUT": "2.5"}
+    s = Settings.from_env(env, port=7000, workers=None)
+    assert (s.port, s.allow_pickle, s.timeout, s.workers) == (7000, False, 2.5, 1)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MODELPACK_PORT": "http"}, "MODELPACK_PORT: expected an integer, got 'http'"),
+        ({"MODELPACK_DEBUG": "maybe"}, "MODELPACK_DEBUG: expected true or false, got 'maybe'"),
+        ({"MODELPACK_TIMEOUT": "soon"}, "MODELPACK_TIMEOUT: expected a number, got 'soon'"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        Settings.from_env(env)
+    assert str(info.value) == message
+
+
+def test_unknown_override_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="unknown settings"):
+        Settings.from_env({}, colour="red")
