@@ -177,10 +177,9 @@ def test_cast_matrix(case: str) -> None:
 @pytest.mark.mlflow
 @pytest.mark.parametrize("case", list(MATRIX))
 def test_cast_matrix_decisions_match_mlflow(case: str) -> None:
+    from mlflow.models.utils import _enforce_schema
     from mlflow.types import ColSpec as MlflowColSpec
     from mlflow.types import Schema as MlflowSchema
-
-    from mlflow.models.utils import _enforce_schema
 
     values, dtype, type_name, expected = MATRIX[case]
     try:

@@ -54,7 +54,7 @@ def test_existing_non_empty_directory_is_refused(tmp_path: Path, elasticnet) -> 
 
 
 def test_an_object_no_flavor_saves_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="no flavor can save a builtins.object"):
+    with pytest.raises(InvalidArgument, match=r"no flavor can save a builtins\.object"):
         modelpack.save_model(object(), tmp_path / "m")
 
 

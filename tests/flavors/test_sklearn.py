@@ -98,10 +98,9 @@ def test_untrusted_skops_types_are_refused(tmp_path: Path, elasticnet) -> None:
     sk_flavor.save_model(elasticnet, tmp_path / "m")
     mlmodel = tmp_path / "m" / "MLmodel"
     # A package whose skops file holds a type nobody listed as trusted.
+    import skops.io as sio
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
-
-    import skops.io as sio
 
     sio.dump(make_pipeline(FunctionTransformer(abs), elasticnet), tmp_path / "m" / "model.skops")
     text = mlmodel.read_text()
