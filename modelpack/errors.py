@@ -24,7 +24,8 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     ├── UnsupportedMediaType (ValueError)       BAD_REQUEST              415  2
     ├── PayloadTooLarge (ValueError)            REQUEST_LIMIT_EXCEEDED   413  2
     ├── RequestTimeout (TimeoutError)           DEADLINE_EXCEEDED        504  1
-    └── ImageBuildFailed (RuntimeError)         INVALID_STATE            500  1
+    ├── ImageBuildFailed (RuntimeError)         INVALID_STATE            500  1
+    └── InvalidOutput (TypeError)               INTERNAL_ERROR           500  1
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "ImageBuildFailed",
     "InvalidArgument",
     "InvalidModel",
+    "InvalidOutput",
     "InvalidParams",
     "MalformedInput",
     "MissingDependency",
@@ -198,3 +200,8 @@ class ImageBuildFailed(ModelpackError, RuntimeError):
     error_code = "INVALID_STATE"
     status_code = 500
     exit_code = 1
+
+
+class InvalidOutput(ModelpackError, TypeError):
+    """A model returned a value its output codec cannot encode (a server-side fault, not the
+    client's)."""
