@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -60,3 +61,109 @@ def info(model_uri: str, as_json: bool) -> None:
 
     summary = describe(model_uri, Settings.from_env())
     click.echo(json.dumps(summary, indent=2) if as_json else render(summary))
+
+
+@main.command()
+@model_uri_option
+@click.option("-h", "--host", default=None, help="Interface to bind to (default 127.0.0.1).")
+@click.option("-p", "--port", type=int, default=None, help="Port to listen on (default 5000).")
+@click.option(
+    "-w", "--workers", type=int, default=None, help="Server processes, each with the model."
+)
+@click.option("-t", "--timeout", type=float, default=None, help="Seconds per request before a 504.")
+@click.option(
+    "--env-manager",
+    type=click.Choice(["local", "uv", "virtualenv", "conda"]),
+    default="local",
+    show_default=True,
+    help="Where the model runs; only 'local' (this Python environment) so far.",
+)
+@click.option(
+    "--debug", is_flag=True, default=None, help="Tracebacks in error responses; debug logging."
+)
+@handle_errors
+def serve(
+    model_uri: str,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    timeout: float | None,
+    env_manager: str,
+    debug: bool | None,
+) -> None:
+    """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
+
+    Every option also reads MODELPACK_<NAME> (MODELPACK_PORT, ...); options win.
+    """
+    from modelpack.errors import InvalidArgument
+    from modelpack.serving.server import serve as run_server
+
+    if env_manager != "local":
+        raise InvalidArgument(
+            f"--env-manager {env_manager} is not supported yet; install the model's "
+            "requirements in this environment and use --env-manager local"
+        )
+    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
+    overrides["timeout"] = timeout
+    if debug:
+        overrides.update(debug=True, log_level="debug")
+    run_server(model_uri, Settings.from_env(**overrides))
+
+
+_base_image_option = click.option(
+    "--base-image",
+    default=None,
+    metavar="IMAGE",
+    help="Image to build on (default: python:<the model's major.minor>-slim). It needs "
+    "Python of the model's major.minor with its venv module, on glibc Linux.",
+)
+
+
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@main.command("generate-dockerfile")
+@model_uri_option
+@click.option(
+    "-d",
+    "--output-directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="modelpack-dockerfile",
+    show_default=True,
+    help="Where to write Dockerfile, model/ and wheels/ (new, empty, or a previous context).",
+)
+@_base_image_option
+@handle_errors
+def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str | None) -> None:
+    """Write a Docker build context: Dockerfile, model/ and wheels/.
+
+    pip downloads every wheel the image needs now, so `docker build` needs no network.
+    """
+    from modelpack.docker import write_context
+
+    context = write_context(model_uri, output_directory, base_image=base_image, output=_progress)
+    click.echo(
+        f"Wrote {context.directory}: Dockerfile, model/, wheels/ ({len(context.wheels)} wheels "
+        f"for Python {context.python_version}, base {context.base_image})"
+    )
+    click.echo(f"Build it with: docker build --tag NAME {context.directory}")
+
+
+@main.command("build-docker")
+@model_uri_option
+@click.option(
+    "-n", "--name", default="modelpack-model", show_default=True, help="Image name and tag."
+)
+@_base_image_option
+@handle_errors
+def build_docker(model_uri: str, name: str, base_image: str | None) -> None:
+    """Build an image that serves the model on port 8080, and report what it holds.
+
+    The image runs `modelpack serve` as a non-root user with MODELPACK_WORKERS (default: the
+    CPU count), MODELPACK_TIMEOUT and MODELPACK_MAX_BODY_BYTES from its environment.
+    """
+    from modelpack.docker import build_docker as build
+
+    report = build(model_uri, name, _progress, base_image=base_image)
+    click.echo(report.render())

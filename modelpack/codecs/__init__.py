@@ -1,0 +1,35 @@
+"""Codecs: request bytes -> model input, model output -> response bytes. No HTTP in here.
+
+The server and the batch ``predict`` command share these::
+
+    plan = InputPlan.for_model(model)                 # once per model
+    media = parse_content_type("application/json")    # MediaType(kind="json", orient=None)
+    decoded = decode_json(body, plan, orient=media.orient)
+    frame = decode_csv(body, plan)                    # CSV: a typed DataFrame
+    out = model.predict(decoded.data, params=decoded.params)
+    body = encode_predictions(out, bare=decoded.bare)
+"""
+
+from __future__ import annotations
+
+from modelpack.codecs.csv import csv_dtypes, decode_csv
+from modelpack.codecs.json import ENVELOPES, Decoded, decode_json, decode_value, loads
+from modelpack.codecs.media import MediaType, parse_content_type
+from modelpack.codecs.output import encode_predictions, jsonable
+from modelpack.codecs.plan import InputPlan, cast_values
+
+__all__ = [
+    "ENVELOPES",
+    "Decoded",
+    "InputPlan",
+    "MediaType",
+    "cast_values",
+    "csv_dtypes",
+    "decode_csv",
+    "decode_json",
+    "decode_value",
+    "encode_predictions",
+    "jsonable",
+    "loads",
+    "parse_content_type",
+]

@@ -1,0 +1,109 @@
+"""CSV request bodies -> a DataFrame typed by the signature.
+
+A header row is required. Column types come from the signature, for column and tensor
+signatures alike (MLflow's server cannot read CSV for tensor signatures); array, object and map
+columns hold JSON text in their cells.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from modelpack.codecs.plan import InputPlan
+from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
+from modelpack.schema import ColSpec, DataType, TensorSpec
+
+__all__ = ["csv_dtypes", "decode_csv"]
+
+_READ_AS: dict[DataType, Any] = {
+    DataType.boolean: "bool",
+    DataType.integer: "int32",
+    DataType.long: "int64",
+    DataType.float: "float32",
+    DataType.double: "float64",
+    DataType.string: object,
+    DataType.binary: object,
+    DataType.datetime: object,
+}
+
+
+def csv_dtypes(plan: InputPlan) -> dict[Any, Any] | Any | None:
+    """What ``pandas.read_csv(dtype=...)`` gets for a plan: per column, one dtype, or None."""
+    schema = plan.input_schema
+    if schema is None:
+        return None
+    if plan.tensor and not plan.named:
+        spec = schema.inputs[0]
+        return spec.type if isinstance(spec, TensorSpec) and spec.type.kind != "O" else object
+    if not plan.named:
+        return None  # positional columns are cast after reading
+    out: dict[Any, Any] = {}
+    for name, spec in plan.specs.items():
+        if isinstance(spec, TensorSpec):
+            out[name] = spec.type if spec.type.kind != "O" else object
+        elif isinstance(spec.type, DataType):
+            out[name] = _READ_AS[spec.type]
+        else:
+            out[name] = object  # JSON text, parsed below
+    return out
+
+
+def decode_csv(body: bytes | str, plan: InputPlan, *, dtypes: Any = None) -> pd.DataFrame:
+    """Read a CSV body (header row first) into a DataFrame with the signature's types.
+
+    ``dtypes`` is ``csv_dtypes(plan)``; pass it when decoding many bodies with one plan.
+    Raises ``MalformedInput`` or ``SignatureMismatch`` (both 400).
+    """
+    if dtypes is None:
+        dtypes = csv_dtypes(plan)
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if not raw.strip():
+        raise MalformedInput("the CSV body is empty; send a header row and one row per input")
+    try:
+        df = pd.read_csv(io.BytesIO(raw), dtype=dtypes, encoding="utf-8")
+    except ModelpackError:
+        raise
+    except Exception as exc:  # pandas raises many types for bad text
+        raise MalformedInput(f"Failed to parse input as CSV: {_one_line(exc)}") from None
+    return _finish(df, plan)
+
+
+def _finish(df: pd.DataFrame, plan: InputPlan) -> pd.DataFrame:
+    """Casts read_csv cannot do itself: datetimes, base64, JSON cells, unnamed columns."""
+    if plan.input_schema is None:
+        return df
+    if not plan.named and not plan.tensor:
+        return plan.cast_frame(df)
+    for name, spec in plan.specs.items():
+        if name not in df.columns or not isinstance(spec, ColSpec):
+            continue
+        if spec.type in (DataType.datetime, DataType.binary):
+            df[name] = plan.cast_column(name, 0, df[name].tolist())
+        elif not isinstance(spec.type, DataType):
+            df[name] = _json_cells(df[name], name)
+    return df
+
+
+def _json_cells(column: pd.Series, name: str) -> np.ndarray:
+    out = np.empty(len(column), dtype=object)
+    for row, cell in enumerate(column.tolist()):
+        if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+            out[row] = None
+            continue
+        try:
+            out[row] = orjson.loads(cell)
+        except (orjson.JSONDecodeError, TypeError):
+            raise SignatureMismatch(
+                f"column '{name}': expected JSON text in each cell, got something else (row {row})"
+            ) from None
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
