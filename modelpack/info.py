@@ -103,7 +103,12 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
 def render(summary: dict[str, Any]) -> str:
     """The summary as text for a terminal."""
     lines = [f"Package:  {summary['path']}", f"Flavor:   {summary['flavor']}"]
-    flavor_conf = summary["flavors"].get(summary["flavor"], {})
+    flavor_conf = summary["flavors"].get(summary["flavor"]) or {
+        # MLflow's custom models keep their specifics in the python_function section.
+        k: v
+        for k, v in summary["flavors"].get(PYFUNC, {}).items()
+        if k not in ("env", "python_version")
+    }
     details = ", ".join(f"{k}={v}" for k, v in sorted(flavor_conf.items()) if v is not None)
     if details:
         lines.append(f"          {details}")

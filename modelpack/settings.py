@@ -52,7 +52,10 @@ class Settings:
     torch_device: str | None = None
     """Device PyTorch models are loaded on (``cpu``, ``cuda``, ``cuda:1``); None means cpu."""
     torch_threads: int | None = None
-    """Intra-op threads per PyTorch model; None means CPU count divided by workers."""
+    """Intra-op threads for PyTorch models (``torch.set_num_threads``, process-wide, set when a
+    PyTorch package loads). None means the CPUs this process may run on divided by ``workers``,
+    at least 1: each worker process holds its own model, and workers that each use every core
+    slow one another down."""
     tracking_uri: str | None = None
     """MLflow tracking server (http/https) or store (sqlite:///..., ./mlruns) that ``runs:/`` and
     ``models:/`` URIs are looked up in; falls back to ``MLFLOW_TRACKING_URI``."""

@@ -1,0 +1,457 @@
+"""PyTorch modules: exported with torch.export (``pt2``, the default), pickled, or TorchScript.
+
+The layout is MLflow's: ``data/model.pt2``, or ``data/model.pth`` with
+``data/pickle_module_info.txt``. MLflow records no format in MLmodel; the file name tells.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import pickle
+import re
+import tempfile
+import types
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from modelpack.errors import BadRequest, InvalidArgument, InvalidModel, InvalidParams
+from modelpack.example import example_data
+from modelpack.flavors import SavedFlavor, module_loaded, require
+from modelpack.references import pickle_modules
+from modelpack.settings import Settings
+
+__all__ = ["FORMATS", "PyTorchFlavor", "load_model", "save_model"]
+
+FORMATS = ("pt2", "pickle", "torchscript")
+DATA_DIR = "data"
+PT2_FILE = "model.pt2"
+PICKLE_FILE = "model.pth"
+PICKLE_MODULE_INFO = "pickle_module_info.txt"
+# The name MLflow writes, so that mlflow.pytorch loads our pickles. The bytes are cloudpickle's,
+# exactly what MLflow's module produces; loading needs only the standard unpickler.
+MLFLOW_PICKLE_MODULE = "mlflow.pytorch.pickle_module"
+_CLOUDPICKLE_NAMES = {MLFLOW_PICKLE_MODULE, "cloudpickle", "pickle"}
+
+# pt2 records that are safe without unpickling: short text metadata and raw tensor bytes.
+_TEXT_RECORDS = {"version", "archive_format", "archive_version", "byteorder", "serialization_id"}
+_TEXT_CONTENT = re.compile(rb"[A-Za-z0-9._-]{1,64}\n?")
+_PAYLOAD_CONFIG = re.compile(r"(?:^|/)data/(?:weights|constants)/[^/]+_config\.json$")
+
+_InputSpec = tuple[str, tuple[int, ...]]
+"""dtype name and shape (-1 for free sizes) of an exported model's input."""
+
+
+class PyTorchFlavor:
+    name: ClassVar[str] = "pytorch"
+    priority: ClassVar[int] = 40
+
+    def can_save(self, obj: object) -> bool:
+        nn = module_loaded("torch.nn")
+        return nn is not None and isinstance(obj, nn.Module)
+
+    def save(
+        self,
+        obj: object,
+        path: Path,
+        serialization_format: str | None = None,
+        input_example: Any = None,
+        **_: Any,
+    ) -> SavedFlavor:
+        torch = require("torch", self.name)
+        scripted = isinstance(obj, torch.jit.ScriptModule)
+        fmt = serialization_format or ("torchscript" if scripted else "pt2")
+        if fmt not in FORMATS:
+            raise InvalidArgument(
+                f"serialization_format must be one of {list(FORMATS)}, got {fmt!r}"
+            )
+        if scripted and fmt == "pt2":
+            raise InvalidArgument(
+                "a TorchScript module cannot be exported as pt2: save it with "
+                "serialization_format='torchscript', or export the original nn.Module"
+            )
+        if fmt == "torchscript" and not scripted:
+            raise InvalidArgument(
+                "serialization_format 'torchscript' needs a torch.jit.ScriptModule "
+                "(torch.jit.script(model))"
+            )
+        fmt = "torchscript" if scripted else fmt  # MLflow's "pickle" of a ScriptModule
+        data = path / DATA_DIR
+        data.mkdir()
+        requirements = ["torch"]
+        modules = {type(obj).__module__}
+        if fmt == "pt2":
+            _export(torch, obj, input_example, data / PT2_FILE)
+        else:
+            (data / PICKLE_MODULE_INFO).write_text(MLFLOW_PICKLE_MODULE, encoding="utf-8")
+            if fmt == "torchscript":
+                with warnings.catch_warnings():
+                    # torch deprecates TorchScript; saving one on request is still right.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    torch.jit.save(obj, str(data / PICKLE_FILE))
+            else:
+                torch.save(obj, data / PICKLE_FILE, pickle_module=_cloudpickle_module())
+                modules |= _zip_pickle_modules(data / PICKLE_FILE)
+                requirements.append("cloudpickle")
+        conf = {
+            "model_data": DATA_DIR,
+            "pytorch_version": str(torch.__version__),
+            "code": None,
+            "serialization_format": fmt,
+        }
+        pyfunc = {
+            "loader_module": "mlflow.pytorch",
+            "data": DATA_DIR,
+            "pickle_module_name": MLFLOW_PICKLE_MODULE,
+            "config": {"device": None},
+        }
+        return SavedFlavor(conf, pyfunc, requirements, modules)
+
+    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object:
+        return _load(path / str(conf.get("model_data") or DATA_DIR), "cpu")[0]
+
+    def load_predictor(
+        self,
+        path: Path,
+        conf: Mapping[str, Any],
+        pyfunc_conf: Mapping[str, Any],
+        settings: Settings,
+    ) -> _TorchPredictor:
+        torch = require("torch", self.name)
+        config = pyfunc_conf.get("config") or {}
+        device = _device(torch, str(config.get("device") or settings.torch_device or "cpu"))
+        threads = torch_threads(settings)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        model, exported = _load(path / str(conf.get("model_data") or DATA_DIR), device)
+        return _TorchPredictor(model, device, exported)
+
+    def pickled_file(
+        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
+    ) -> str | None:
+        data = str(conf.get("model_data") or pyfunc_conf.get("data") or DATA_DIR)
+        if (path / data / PICKLE_FILE).is_file():
+            return f"{data}/{PICKLE_FILE}"
+        pt2 = path / data / PT2_FILE
+        if pt2.is_file() and not _pt2_is_pickle_free(pt2):
+            return f"{data}/{PT2_FILE}"
+        return None
+
+
+def torch_threads(settings: Settings) -> int:
+    """Intra-op threads for one model: the setting, else this process's CPUs / workers."""
+    if settings.torch_threads:
+        return max(1, settings.torch_threads)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) // max(1, settings.workers))
+
+
+def _device(torch: Any, name: str) -> str:
+    """``name`` if torch can place a model there; a one-line error instead of a CUDA trace."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise InvalidArgument(f"torch device {name!r}: {_first_line(exc)}") from None
+    if device.type == "cuda" and (
+        not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
+    ):
+        raise InvalidArgument(
+            f"torch device {name!r} (from model_config or MODELPACK_TORCH_DEVICE) is not "
+            f"available here: {torch.cuda.device_count()} CUDA device(s) visible"
+        )
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# saving
+
+
+def _export(torch: Any, module: Any, input_example: Any, file: Path) -> None:
+    data, _ = example_data(input_example) if input_example is not None else (None, None)
+    if isinstance(data, pd.DataFrame):
+        data = data.to_numpy(dtype=np.float32)  # what the pyfunc view hands the model
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(np.array(data))
+    if not isinstance(data, torch.Tensor):
+        raise InvalidArgument(
+            "serialization_format 'pt2' (the default) traces the model with torch.export, "
+            "so it needs input_example=<numpy array or DataFrame of one input batch>; "
+            "or choose serialization_format='pickle'"
+        )
+    if data.ndim and data.shape[0] == 1:
+        # torch.export makes a size-1 dimension static; two rows keep the batch size free.
+        data = torch.cat([data, data])
+    dims = {0: torch.export.Dim.AUTO} if data.ndim else None
+    try:
+        program = torch.export.export(module, (data,), dynamic_shapes=[dims])
+    except Exception as exc:
+        raise InvalidArgument(
+            f"torch.export could not trace the model with the input example "
+            f"({type(exc).__name__}: {_first_line(exc)}); "
+            "fix the model or choose serialization_format='pickle'"
+        ) from exc
+    torch.export.save(program, str(file))
+
+
+def _cloudpickle_module() -> types.ModuleType:
+    """What ``torch.save`` needs from a pickle module, with cloudpickle's Pickler (as MLflow)."""
+    import cloudpickle
+
+    module = types.ModuleType(MLFLOW_PICKLE_MODULE)
+    module.Pickler = cloudpickle.CloudPickler  # type: ignore[attr-defined]
+    module.Unpickler = pickle.Unpickler  # type: ignore[attr-defined]
+    module.dump = cloudpickle.dump  # type: ignore[attr-defined]
+    module.load = pickle.load  # type: ignore[attr-defined]
+    return module
+
+
+def _zip_pickle_modules(file: Path) -> set[str]:
+    """Modules named by the pickle inside a ``torch.save`` archive."""
+    with zipfile.ZipFile(file) as archive:
+        name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+        if name is None:
+            return set()
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = Path(tmp) / "data.pkl"
+            dest.write_bytes(archive.read(name))
+            return pickle_modules(dest)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _load(data: Path, device: str) -> tuple[Any, _InputSpec | None]:
+    """The module on ``device``, and for pt2 the dtype and shape of its input."""
+    torch = require("torch", PyTorchFlavor.name)
+    pth, pt2 = data / PICKLE_FILE, data / PT2_FILE
+    if pth.is_file():
+        if _is_torchscript(pth):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                model = torch.jit.load(str(pth), map_location="cpu")
+        else:
+            model = torch.load(
+                pth, map_location="cpu", pickle_module=_pickle_module(data), weights_only=False
+            )
+        if not isinstance(model, torch.nn.Module):
+            raise InvalidModel(f"{pth} holds a {type(model).__name__}, not a torch.nn.Module")
+        model.eval()
+        return (model.to(device) if device != "cpu" else model), None
+    if pt2.is_file():
+        program = torch.export.load(str(pt2))
+        if torch.device(device).type != "cpu":
+            from torch.export.passes import move_to_device_pass
+
+            program = move_to_device_pass(program, device)
+        return program.module(), _placeholder(program)
+    raise InvalidModel(f"{data} holds neither {PICKLE_FILE} nor {PT2_FILE}")
+
+
+def _pickle_module(data: Path) -> Any:
+    info = data / PICKLE_MODULE_INFO
+    name = info.read_text(encoding="utf-8").strip() if info.is_file() else "pickle"
+    if name in _CLOUDPICKLE_NAMES:
+        return pickle  # cloudpickle's bytes load with the standard unpickler; no mlflow needed
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise InvalidModel(
+            f"{data / PICKLE_FILE} was saved with the pickle module {name!r}, which cannot be "
+            f"imported: {exc}"
+        ) from None
+
+
+def _is_torchscript(file: Path) -> bool:
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return any(n.endswith("/constants.pkl") for n in archive.namelist())
+    except zipfile.BadZipFile:
+        return False  # a legacy (pre-1.6) torch.save file: plain pickle
+
+
+def _placeholder(program: Any) -> _InputSpec | None:
+    """dtype and shape (-1 for free sizes) of an exported program's single user input."""
+    user_inputs = set(program.graph_signature.user_inputs)
+    specs = [
+        n.meta.get("val")
+        for n in program.graph.nodes
+        if n.op == "placeholder" and n.name in user_inputs
+    ]
+    if len(specs) != 1 or specs[0] is None or not hasattr(specs[0], "shape"):
+        return None
+    val = specs[0]
+    shape = tuple(d if isinstance(d, int) else -1 for d in val.shape)
+    return str(val.dtype).removeprefix("torch."), shape
+
+
+def _pt2_is_pickle_free(file: Path) -> bool:
+    """True when loading the archive unpickles nothing beyond what ``weights_only`` allows.
+
+    ``torch.export.load`` unpickles (unrestricted) weights marked ``use_pickle``, custom objects
+    and, as a fallback, sample inputs; an archive written by ``torch.export.save`` for plain
+    tensors holds none of those.
+    """
+    torch = require("torch", PyTorchFlavor.name)
+    try:
+        archive = zipfile.ZipFile(file)
+    except zipfile.BadZipFile:
+        return False
+    with archive:
+        names = [i.filename for i in archive.infolist() if not i.is_dir()]
+        raw: set[str] = set()
+        for name in names:
+            if not _PAYLOAD_CONFIG.search(name):
+                continue
+            folder = name.rsplit("/", 1)[0]
+            try:
+                config = json.loads(archive.read(name)).get("config", {})
+            except ValueError:
+                return False
+            for meta in config.values():
+                if isinstance(meta, dict) and meta.get("use_pickle") is False:
+                    raw.add(f"{folder}/{meta.get('path_name')}")
+        for name in names:
+            if name in raw:
+                continue
+            content = archive.read(name)
+            if name.rsplit("/", 1)[-1] in _TEXT_RECORDS and _TEXT_CONTENT.fullmatch(content):
+                continue
+            if _is_json(content):
+                continue
+            try:
+                torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
+            except Exception:
+                return False
+    return True
+
+
+def _is_json(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# predicting
+
+
+class _TorchPredictor:
+    """MLflow's pyfunc view: DataFrame -> float32 tensor, arrays keep their dtype, no_grad."""
+
+    def __init__(self, model: Any, device: str, exported: _InputSpec | None) -> None:
+        self._torch = require("torch", PyTorchFlavor.name)
+        self._model = model
+        self._device = device
+        self._exported = exported
+
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        if params and "device" in params:
+            raise InvalidParams(
+                "'device' is chosen when the model loads (model_config={'device': ...} or "
+                "MODELPACK_TORCH_DEVICE), not per request"
+            )
+        if isinstance(data, pd.DataFrame):
+            array = _frame_to_float32(data)
+        elif isinstance(data, np.ndarray):
+            if data.dtype.kind not in "biuf":
+                raise BadRequest(f"the PyTorch model takes a numeric array, got dtype {data.dtype}")
+            array = data
+        else:
+            raise BadRequest(
+                f"the PyTorch model takes a DataFrame or a numpy array, got {type(data).__name__}"
+            )
+        self._check(array)
+        if not array.flags.writeable or any(s < 0 for s in array.strides):
+            array = array.copy()  # torch shares memory with the array and needs it writable
+        torch = self._torch
+        with torch.no_grad():
+            out = self._model(torch.from_numpy(array).to(self._device), **(params or {}))
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"the model returned a {type(out).__name__}, expected one tensor")
+        result = out.detach().cpu().numpy()
+        if isinstance(data, pd.DataFrame):
+            return pd.DataFrame(result, index=data.index)
+        return result
+
+    def _check(self, array: np.ndarray) -> None:
+        if self._exported is None:
+            return
+        dtype, shape = self._exported
+        if array.ndim != len(shape) or any(
+            e != -1 and e != a for e, a in zip(shape, array.shape, strict=False)
+        ):
+            raise BadRequest(
+                f"the PyTorch model expects input of shape {_shape(shape)}, "
+                f"got {_shape(array.shape)}"
+            )
+        if str(array.dtype) != dtype:
+            raise BadRequest(f"the PyTorch model expects {dtype} input, got {array.dtype}")
+
+
+def _frame_to_float32(df: pd.DataFrame) -> np.ndarray:
+    try:
+        return df.to_numpy(dtype=np.float32)
+    except (TypeError, ValueError):
+        for col in df.columns:
+            try:
+                df[col].to_numpy(dtype=np.float32)
+            except (TypeError, ValueError):
+                value = next(v for v in df[col] if not _is_number(v))
+                raise BadRequest(
+                    f"column '{col}': the PyTorch model takes numbers (as float32), "
+                    f"got {type(value).__name__} {str(value)[:40]!r}"
+                ) from None
+        raise
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+_FLAVOR = PyTorchFlavor()
+
+
+def save_model(pytorch_model: object, path: str | Path, **kwargs: Any) -> Any:
+    """``modelpack.save_model`` with the pytorch flavor.
+
+    ``serialization_format``: ``"pt2"`` (default; needs ``input_example``), ``"pickle"``, or
+    ``"torchscript"`` (the default for a ``torch.jit.ScriptModule``). A tensor input example
+    is turned into a numpy array, so that it can be written as ``input_example.json``.
+    """
+    from modelpack.packaging import save_model as _save
+
+    example = kwargs.get("input_example")
+    if example is not None and hasattr(example, "detach") and hasattr(example, "numpy"):
+        kwargs["input_example"] = example.detach().cpu().numpy()
+    return _save(pytorch_model, path, flavor=PyTorchFlavor.name, **kwargs)
+
+
+def load_model(model_uri: str | Path) -> object:
+    """The ``torch.nn.Module`` itself (on the CPU), from a package saved by modelpack or MLflow."""
+    from modelpack.pyfunc import load_native
+
+    return load_native(model_uri, PyTorchFlavor.name)

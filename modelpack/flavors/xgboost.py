@@ -1,0 +1,252 @@
+"""XGBoost boosters and scikit-learn-API models, stored in XGBoost's own formats (never pickle)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from modelpack.errors import BadRequest, InvalidArgument, InvalidModel
+from modelpack.flavors import SavedFlavor, module_loaded, require
+from modelpack.settings import Settings
+
+__all__ = ["FORMATS", "XGBoostFlavor", "load_model", "save_model"]
+
+FORMATS = ("ubj", "json")
+"""Formats ``save`` writes. Packages in the legacy binary ``xgb`` format are read, not written:
+XGBoost 3.1 removed the binary writer (MLflow's ``model_format="xgb"`` now writes UBJSON)."""
+_BOOSTER = "xgboost.core.Booster"
+
+_log = logging.getLogger(__name__)
+
+
+class XGBoostFlavor:
+    name: ClassVar[str] = "xgboost"
+    # Asked before sklearn (50): XGBRegressor and friends are scikit-learn estimators too.
+    priority: ClassVar[int] = 40
+
+    def can_save(self, obj: object) -> bool:
+        core = module_loaded("xgboost.core")
+        api = module_loaded("xgboost.sklearn")
+        return (core is not None and isinstance(obj, core.Booster)) or (
+            api is not None and isinstance(obj, api.XGBModel)
+        )
+
+    def save(self, obj: object, path: Path, model_format: str = "ubj", **_: Any) -> SavedFlavor:
+        xgb = require("xgboost", self.name)
+        if model_format not in FORMATS:
+            raise InvalidArgument(
+                f"model_format must be one of {list(FORMATS)}, got {model_format!r} "
+                "(the legacy binary 'xgb' format can be loaded but not written)"
+            )
+        file = f"model.{model_format}"
+        try:
+            obj.save_model(str(path / file))  # type: ignore[attr-defined]
+        except xgb.core.XGBoostError as exc:
+            raise InvalidArgument(f"cannot save the XGBoost model: {_first_line(exc)}") from None
+        cls = type(obj)
+        requirements = ["xgboost"]
+        if not isinstance(obj, xgb.Booster):
+            # The scikit-learn API classes refuse to be built without scikit-learn installed.
+            requirements.append("scikit-learn")
+        conf = {
+            "xgb_version": xgb.__version__,
+            "data": file,
+            "model_class": f"{cls.__module__}.{cls.__qualname__}",
+            "model_format": model_format,
+            "code": None,
+        }
+        pyfunc = {"loader_module": "mlflow.xgboost", "data": file}
+        return SavedFlavor(conf, pyfunc, requirements, {cls.__module__})
+
+    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object:
+        xgb = require("xgboost", self.name)
+        file = path / str(conf.get("data") or f"model.{conf.get('model_format', 'xgb')}")
+        if not file.is_file():
+            raise InvalidModel(f"the XGBoost model file {file} is missing")
+        cls = _model_class(str(conf.get("model_class") or _BOOSTER), xgb)
+        if not issubclass(cls, xgb.Booster):
+            require("sklearn", self.name, "scikit-learn")
+        model = cls()
+        raw = file.read_bytes()
+        try:
+            # From bytes, so XGBoost detects the format from the content, not the file name
+            # (MLflow's "xgb" packages written by XGBoost >= 3.1 hold UBJSON).
+            model.load_model(bytearray(raw))
+        except xgb.core.XGBoostError as exc:
+            if not raw.lstrip()[:1] == b"{":
+                raise InvalidModel(
+                    f"{file} is in XGBoost's legacy binary format, which xgboost "
+                    f"{xgb.__version__} cannot read (support ended in 3.1): load it with "
+                    "xgboost<3.1 and save it again as ubj or json"
+                ) from None
+            raise InvalidModel(
+                f"{file} is not a readable XGBoost model: {_first_line(exc)}"
+            ) from None
+        return model
+
+    def load_predictor(
+        self,
+        path: Path,
+        conf: Mapping[str, Any],
+        pyfunc_conf: Mapping[str, Any],
+        settings: Settings,
+    ) -> _XGBoostPredictor:
+        return _XGBoostPredictor(self.load_native(path, conf))
+
+    def pickled_file(
+        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
+    ) -> str | None:
+        return None
+
+
+def _model_class(name: str, xgb: Any) -> type:
+    """The class MLmodel names, accepted only if it is an XGBoost booster or model class."""
+    module_name, _, attr = name.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr) if module_name else None
+    except ImportError as exc:
+        raise InvalidModel(f"model_class {name!r} cannot be imported: {exc}") from None
+    except AttributeError:
+        cls = None
+    if not (
+        isinstance(cls, type) and (issubclass(cls, xgb.Booster) or issubclass(cls, xgb.XGBModel))
+    ):
+        raise InvalidModel(
+            f"model_class {name!r} is not an XGBoost Booster or scikit-learn-API model class"
+        )
+    return cls
+
+
+class _XGBoostPredictor:
+    """MLflow's pyfunc view: ``predict(data, validate_features=True, **params)``."""
+
+    def __init__(self, model: Any) -> None:
+        xgb = require("xgboost", XGBoostFlavor.name)
+        self._xgb = xgb
+        self._model = model
+        self._is_booster = isinstance(model, xgb.Booster)
+        booster = model if self._is_booster else model.get_booster()
+        self._n_features = int(booster.num_features())
+        self._names: list[str] | None = booster.feature_names
+        params = inspect.signature(model.predict).parameters
+        self._accepted = {n for n in params if n not in ("data", "X")}
+        self._warned: set[str] = set()
+
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        data = self._prepare(data)
+        kwargs: dict[str, Any] = {"validate_features": True}
+        dropped = []
+        for key, value in (params or {}).items():
+            if key in self._accepted:
+                kwargs[key] = value
+            else:
+                dropped.append(key)
+        if dropped and not self._warned.issuperset(dropped):
+            # MLflow drops them too: callers may send params meant for others. Said once, as a
+            # server would otherwise log it on every request.
+            self._warned.update(dropped)
+            _log.warning("params %s are not accepted by the XGBoost model; ignored", dropped)
+        if self._is_booster:
+            if isinstance(data, pd.DataFrame):
+                matrix = self._xgb.DMatrix(data, enable_categorical=True)
+            else:
+                # An array's columns are the model's features in order, as in scikit-learn.
+                matrix = self._xgb.DMatrix(data, feature_names=self._names)
+            return self._model.predict(matrix, **kwargs)
+        return self._model.predict(data, **kwargs)
+
+    def _prepare(self, data: Any) -> Any:
+        """Line the input up with the model's features; wrong input fails in one line."""
+        if isinstance(data, pd.DataFrame):
+            if self._names and not _default_columns(data):
+                missing = [n for n in self._names if n not in data.columns]
+                if missing:
+                    raise BadRequest(
+                        f"the XGBoost model expects the columns {_few(self._names)}; "
+                        f"missing {_few(missing)}"
+                    )
+                data = data[self._names]  # the caller's column order does not matter
+            self._check_width(data.shape)
+            bad = [c for c in data.columns if data[c].dtype.kind in "OSU"]
+            if bad:
+                data = data.copy()
+                for col in bad:
+                    try:
+                        data[col] = pd.to_numeric(data[col])
+                    except (TypeError, ValueError):
+                        raise BadRequest(
+                            f"column '{col}': the XGBoost model expects numbers, got "
+                            f"{type(_first_non_number(data[col])).__name__} values"
+                        ) from None
+            # Unnamed columns are positions: pass them on as an array.
+            return data.to_numpy() if self._names and _default_columns(data) else data
+        if isinstance(data, np.ndarray):
+            self._check_width(data.shape)
+            if data.dtype.kind in "OSU":
+                try:
+                    return data.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise BadRequest(
+                        f"the XGBoost model expects a numeric array, got dtype {data.dtype}"
+                    ) from None
+            return data
+        if isinstance(data, list | dict):
+            raise BadRequest(
+                "the XGBoost model takes a DataFrame or a 2-D numpy array, "
+                f"got {type(data).__name__}"
+            )
+        return data
+
+    def _check_width(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != 2 or (self._n_features and shape[1] != self._n_features):
+            got = f"{shape[1]} columns" if len(shape) == 2 else f"shape {tuple(shape)}"
+            raise BadRequest(
+                f"the XGBoost model expects input of shape (-1, {self._n_features}), got {got}"
+            )
+
+
+def _default_columns(df: pd.DataFrame) -> bool:
+    return isinstance(df.columns, pd.RangeIndex)
+
+
+def _first_non_number(values: pd.Series) -> Any:
+    for value in values:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return value
+    return None
+
+
+def _few(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}] ({len(names)})"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_FLAVOR = XGBoostFlavor()
+
+
+def save_model(xgb_model: object, path: str | Path, **kwargs: Any) -> Any:
+    """``modelpack.save_model`` with the xgboost flavor (``model_format="ubj"`` or ``"json"``)."""
+    from modelpack.packaging import save_model as _save
+
+    return _save(xgb_model, path, flavor=XGBoostFlavor.name, **kwargs)
+
+
+def load_model(model_uri: str | Path) -> object:
+    """The Booster or scikit-learn-API model itself, from a package saved by modelpack or MLflow."""
+    from modelpack.pyfunc import load_native
+
+    return load_native(model_uri, XGBoostFlavor.name)
