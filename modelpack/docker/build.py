@@ -1,0 +1,154 @@
+"""``docker build`` of a written context, and the report of what was built.
+
+A thin step: the docker CLI is run with an argument list (never a shell string), its output is
+streamed as it comes, and the report is read back from the image itself (size from the daemon,
+Python version and installed packages from running the image without network).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelpack.docker._process import Output, stream
+from modelpack.docker.context import PORT, BuildContext, write_context
+from modelpack.errors import ImageBuildFailed
+
+__all__ = ["BuildReport", "build_command", "build_docker", "build_image", "find_docker"]
+
+# Runs inside the image: what a report needs, as one JSON line.
+_PROBE = (
+    "import importlib.metadata as m, json, platform; print(json.dumps({"
+    "'python': platform.python_version(), "
+    "'packages': sorted(f'{d.metadata[\"Name\"]}=={d.version}' for d in m.distributions())}))"
+)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What ``build-docker`` built."""
+
+    image: str
+    image_id: str
+    size_bytes: int
+    base_image: str
+    python_version: str
+    """The image's full Python version, as the image reports it."""
+    flavor: str
+    packages: list[str]
+    """``name==version`` of every distribution in the image's environment."""
+    seconds: float
+    """Wall time of ``docker build``."""
+
+    def render(self) -> str:
+        """The report as text for a terminal."""
+        return "\n".join(
+            [
+                f"Built image {self.image} ({self.image_id.removeprefix('sha256:')[:12]})",
+                f"  size:     {self.size_bytes / 1e6:.1f} MB",
+                f"  base:     {self.base_image} (Python {self.python_version})",
+                f"  flavor:   {self.flavor}",
+                f"  build:    {self.seconds:.1f} s",
+                f"  packages: {len(self.packages)}",
+                *(f"    {p}" for p in self.packages),
+                f"  run:      docker run --rm -p 127.0.0.1:{PORT}:{PORT} {self.image}",
+            ]
+        )
+
+
+def find_docker() -> str:
+    """The docker CLI, once a daemon has answered it; a one-line error otherwise."""
+    docker = shutil.which("docker")
+    if docker is None:
+        raise ImageBuildFailed("docker is not installed: no 'docker' command on PATH")
+    try:
+        probe = subprocess.run(
+            [docker, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ImageBuildFailed("no Docker daemon answered within 60 s") from None
+    if probe.returncode != 0:
+        lines = [ln.strip() for ln in probe.stderr.splitlines() if ln.strip()]
+        reason = lines[-1] if lines else f"docker version exited with {probe.returncode}"
+        raise ImageBuildFailed(f"no Docker daemon answers: {reason}")
+    return docker
+
+
+def build_command(docker: str, context: Path, image: str) -> list[str]:
+    """The ``docker build`` argument list for a context written by ``write_context``."""
+    return [docker, "build", "--tag", image, str(context)]
+
+
+def build_image(
+    context: BuildContext, image: str, output: Output, docker: str | None = None
+) -> BuildReport:
+    """Run ``docker build`` on ``context``, streaming its output, and report the image."""
+    docker = docker or find_docker()
+    started = time.monotonic()
+    status, tail = stream(build_command(docker, context.directory, image), output)
+    seconds = time.monotonic() - started
+    if status != 0:
+        raise ImageBuildFailed(
+            f"docker build failed with exit status {status}: {_last(tail, 'build failed')}"
+        )
+    image_id, size = _run(docker, ["image", "inspect", "--format", "{{.Id}} {{.Size}}", image])[:2]
+    probe = json.loads(_probe(docker, image))
+    return BuildReport(
+        image=image,
+        image_id=image_id,
+        size_bytes=int(size),
+        base_image=context.base_image,
+        python_version=probe["python"],
+        flavor=context.flavor,
+        packages=probe["packages"],
+        seconds=seconds,
+    )
+
+
+def build_docker(
+    model_uri: str, image: str, output: Output, *, base_image: str | None = None
+) -> BuildReport:
+    """Write the context for ``model_uri`` in a temporary directory and build ``image`` from it."""
+    docker = find_docker()  # before minutes of downloads, not after
+    with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as tmp:
+        context = write_context(model_uri, Path(tmp), base_image=base_image, output=output)
+        return build_image(context, image, output, docker)
+
+
+def _probe(docker: str, image: str) -> str:
+    command = [docker, "run", "--rm", "--network", "none", "--entrypoint", "python", image]
+    result = subprocess.run(
+        [*command, "-c", _PROBE], capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        raise ImageBuildFailed(
+            f"the image {image} was built but its Python does not run: "
+            f"{_last(result.stderr.splitlines(), 'no output')}"
+        )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _run(docker: str, args: Sequence[str]) -> list[str]:
+    result = subprocess.run(
+        [docker, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode != 0:
+        raise ImageBuildFailed(
+            f"docker {args[0]} failed: {_last(result.stderr.splitlines(), 'no output')}"
+        )
+    return result.stdout.split()
+
+
+def _last(lines: Sequence[str], default: str) -> str:
+    kept = [ln.strip() for ln in lines if ln.strip()]
+    return kept[-1] if kept else default
