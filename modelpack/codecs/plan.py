@@ -94,46 +94,56 @@ def _int_cast(target: np.dtype) -> Cast:
     label = "integer" if target == np.int32 else "long"
     info = np.iinfo(target)
 
+    def bad(name: str, row: int, value: Any, why: str = "") -> SignatureMismatch:
+        return _mismatch(name, label, f"{_describe(value)} (row {row}){why}")
+
+    def check(name: str, row: int, value: Any) -> None:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                raise bad(name, row, value) from None
+        if number is None or (isinstance(number, float | np.floating) and not np.isfinite(number)):
+            raise bad(name, row, value, _MISSING)
+        if isinstance(number, list | dict) or not isinstance(number, int | float | np.number):
+            raise bad(name, row, value)
+        if number != int(number):
+            raise bad(name, row, value)
+        if not info.min <= int(number) <= info.max:
+            raise bad(name, row, value, ", out of range")
+
     def cast(values: Sequence[Any], name: str) -> np.ndarray:
         try:
             arr = np.asarray(values)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             arr = _object_array(values)
         arr = _one_dim(arr, values, name, label)
-        if arr.dtype.kind == "U":
-            try:
-                arr = arr.astype(np.float64)
-            except ValueError:
-                raise _mismatch(name, label, _first_bad(values, _is_number)) from None
+        if arr.dtype.kind in "iu" and arr.size:
+            if arr.min() < info.min or arr.max() > info.max:
+                row = int(np.argmax((arr < info.min) | (arr > info.max)))
+                raise bad(name, row, values[row], ", out of range")
+            return arr.astype(target, copy=False)
+        if arr.dtype.kind in "iub":
+            return arr.astype(target, copy=False)
         if arr.dtype.kind == "f":
-            finite = np.isfinite(arr)
-            if not finite.all():
-                row = int(np.argmin(finite))
-                raise _mismatch(
-                    name,
-                    label,
-                    f"{_describe(values[row])} (row {row}); integer columns cannot hold missing "
-                    "or infinite values: declare the column as double in the signature",
-                )
-            fractional = arr != np.floor(arr)
-            if fractional.any():
-                row = int(np.argmax(fractional))
-                raise _mismatch(name, label, f"{_describe(values[row])} (row {row})")
-        elif arr.dtype.kind not in "iub":
-            raise _mismatch(
-                name,
-                label,
-                _first_bad(
-                    values, lambda v: isinstance(v, int | float | np.number) and v is not None
-                ),
-            )
-        if arr.size and arr.dtype.kind != "b" and (arr.min() < info.min or arr.max() > info.max):
-            bad = (arr < info.min) | (arr > info.max)
-            row = int(np.argmax(bad))
-            raise _mismatch(name, label, f"{_describe(values[row])} (row {row}), out of range")
-        return arr.astype(target, copy=False)
+            ok = np.isfinite(arr)
+            ok[ok] = arr[ok] == np.floor(arr[ok])
+            ok &= (arr >= info.min) & (arr <= info.max)
+            if ok.all():
+                return arr.astype(target)
+        # Text, None, numbers beyond 64 bits or mixed types: find the first offending value.
+        for row, value in enumerate(values):
+            check(name, row, value)
+        return np.array([int(float(v)) if isinstance(v, str) else int(v) for v in values], target)
 
     return cast
+
+
+_MISSING = (
+    "; integer columns cannot hold missing or infinite values: declare the column as double "
+    "in the signature"
+)
 
 
 def _bool_cast(values: Sequence[Any], name: str) -> np.ndarray:

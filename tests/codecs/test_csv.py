@@ -1,0 +1,128 @@
+"""CSV bodies -> DataFrames typed by the signature, tensor signatures included."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelpack.codecs import InputPlan, csv_dtypes, decode_csv
+from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
+from modelpack.schema import Array, ColSpec, DataType, Schema, TensorSpec
+
+ALL_TYPES = Schema(
+    [
+        ColSpec(DataType.boolean, "b"),
+        ColSpec(DataType.integer, "i"),
+        ColSpec(DataType.long, "l"),
+        ColSpec(DataType.float, "f"),
+        ColSpec(DataType.double, "d"),
+        ColSpec(DataType.string, "s"),
+    ]
+)
+
+
+def test_columns_in_any_order_get_the_signature_types() -> None:
+    df = decode_csv(b"s,d,f,l,i,b\n007,1,2,3,4,True\n", InputPlan(ALL_TYPES))
+    assert {c: str(t) for c, t in df.dtypes.items()} == {
+        "s": "object",
+        "d": "float64",
+        "f": "float32",
+        "l": "int64",
+        "i": "int32",
+        "b": "bool",
+    }
+    assert df["s"].tolist() == ["007"]  # text stays text, leading zeros kept
+
+
+def test_tensor_signature_is_read_with_the_tensor_dtype() -> None:
+    plan = InputPlan(Schema([TensorSpec(np.dtype(np.float32), (-1, 2))]))
+    df = decode_csv(b"a,b\n1,2\n3,4\n", plan)
+    assert df.dtypes.tolist() == [np.dtype(np.float32)] * 2
+    assert df.to_numpy().tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_without_a_schema_pandas_infers() -> None:
+    df = decode_csv(b"x,y\n1,a\n", InputPlan())
+    assert df["x"].dtype == np.int64
+
+
+def test_datetime_binary_and_json_cells() -> None:
+    schema = Schema(
+        [
+            ColSpec(DataType.datetime, "t"),
+            ColSpec(DataType.binary, "raw"),
+            ColSpec(Array(DataType.long), "arr"),
+        ]
+    )
+    raw = base64.b64encode(b"\x00\xff").decode()
+    df = decode_csv(f't,raw,arr\n2024-01-02,{raw},"[1, 2]"\n'.encode(), InputPlan(schema))
+    assert df.iloc[0].tolist() == [pd.Timestamp("2024-01-02"), b"\x00\xff", [1, 2]]
+    assert str(df["t"].dtype) == "datetime64[ns]"
+
+
+def test_unnamed_columns_are_cast_by_position() -> None:
+    plan = InputPlan(Schema([ColSpec(DataType.double), ColSpec(DataType.long)]))
+    df = decode_csv(b"0,1\n1,2\n", plan)
+    assert df.dtypes.tolist() == [np.dtype(np.float64), np.dtype(np.int64)]
+
+
+def test_dtypes_are_prepared_once_per_plan() -> None:
+    plan = InputPlan(ALL_TYPES)
+    assert csv_dtypes(plan) == {
+        "b": "bool",
+        "i": "int32",
+        "l": "int64",
+        "f": "float32",
+        "d": "float64",
+        "s": object,
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "the CSV body is empty; send a header row and one row per input"),
+        (b"  \n", "the CSV body is empty; send a header row and one row per input"),
+        (
+            b'd\n"1\n',
+            "Failed to parse input as CSV: Error tokenizing data. C error: EOF inside string "
+            "starting at row 1",
+        ),
+        (
+            b"l\n1\n\n2.5\n",
+            "Failed to parse input as CSV: cannot safely convert passed user dtype of int64 for "
+            "float64 dtyped data in column 0",
+        ),
+        (
+            b"\xff\xfe\n",
+            "Failed to parse input as CSV: 'utf-8' codec can't decode byte 0xff in position 0: "
+            "invalid start byte",
+        ),
+    ],
+)
+def test_malformed_csv(payload: bytes, message: str) -> None:
+    with pytest.raises(MalformedInput) as info:
+        decode_csv(payload, InputPlan(ALL_TYPES))
+    assert info.value.message == message
+
+
+def test_json_cell_that_is_not_json() -> None:
+    plan = InputPlan(Schema([ColSpec(Array(DataType.long), "arr")]))
+    with pytest.raises(SignatureMismatch) as info:
+        decode_csv(b"arr\n[1\n", plan)
+    assert info.value.message == (
+        "column 'arr': expected JSON text in each cell, got something else (row 0)"
+    )
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_raise_only_the_codecs_errors(payload: bytes) -> None:
+    try:
+        decode_csv(payload, InputPlan(ALL_TYPES))
+    except ModelpackError as exc:
+        assert exc.status_code == 400
