@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import signal
 from typing import Any
 
 from modelpack.errors import InvalidArgument
@@ -85,6 +86,25 @@ def _load_app(model_uri: str, settings: Settings) -> Any:
     return create_app(model, settings)
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _run_until_signal(server: Any) -> None:
+    """Run a uvicorn Server; after its graceful shutdown on SIGINT/SIGTERM, exit with 0.
+
+    uvicorn re-raises the signal it caught once it has shut down, which would end the process
+    by the signal (status -15) or with a KeyboardInterrupt; the handlers set here turn that
+    into a plain exit.
+    """
+    previous = {sig: signal.signal(sig, _exit_cleanly) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def serve(model_uri: str, settings: Settings) -> None:
     """Serve the package at ``model_uri`` until SIGINT or SIGTERM."""
     import uvicorn
@@ -93,7 +113,7 @@ def serve(model_uri: str, settings: Settings) -> None:
     check(settings)
     if settings.workers == 1:
         config = uvicorn_config(_load_app(model_uri, settings), settings)
-        uvicorn.Server(config).run()
+        _run_until_signal(uvicorn.Server(config))
         return
     # Fail here, once, on a bad URI or package, rather than in every worker.
     from modelpack.pyfunc import open_package

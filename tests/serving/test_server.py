@@ -1,0 +1,170 @@
+"""End to end: `modelpack serve` as a real process on 127.0.0.1, and its command-line errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from modelpack.cli import main
+
+# Seed 000's curl call, verbatim: MLflow 1.x's Content-Type and a bare split body.
+SEED_000_CONTENT_TYPE = "application/json; format=pandas-split"
+SEED_000_BODY = (
+    '{"columns":["alcohol", "chlorides", "citric acid", "density", "fixed acidity", '
+    '"free sulfur dioxide", "pH", "residual sugar", "sulphates", "total sulfur dioxide", '
+    '"volatile acidity"],"data":[[12.8, 0.029, 0.48, 0.98, 6.2, 29, 3.33, 1.2, 0.39, 75, 0.66]]}'
+)
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+    log: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def start_server() -> Iterator[object]:
+    """Starts `modelpack serve ...` and waits for /ping; stops it at the end of the test."""
+    started: list[Server] = []
+
+    def start(*args: str, port: int = 0) -> Server:
+        command = [sys.executable, "-m", "modelpack", "serve", *args, "-p", str(port)]
+        env = {**os.environ, "MODELPACK_LOG_LEVEL": "info"}
+        process = subprocess.Popen(
+            command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+        )
+        server = Server(process, port)
+        started.append(server)
+        ready = threading.Event()
+
+        def read() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                server.log.append(line)
+                found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+                if found and server.port == 0:
+                    server.port = int(found.group(1))
+                if found:
+                    ready.set()
+            ready.set()
+
+        server.reader = threading.Thread(target=read, daemon=True)
+        server.reader.start()
+        assert ready.wait(120), "server did not start"
+        assert process.poll() is None, "".join(server.log)
+        for _ in range(600):
+            try:
+                if httpx.get(f"{server.url}/ping", timeout=5).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("no 200 from /ping: " + "".join(server.log))
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+        server.process.wait(30)
+        if server.reader is not None:
+            server.reader.join(10)
+        if server.process.stderr is not None:
+            server.process.stderr.close()
+
+
+def test_seed_000_curl_call_gets_one_prediction(start_server, sklearn_package: Path) -> None:
+    server = start_server("-m", str(sklearn_package))
+    response = httpx.post(
+        f"{server.url}/invocations",
+        content=SEED_000_BODY,
+        headers={"Content-Type": SEED_000_CONTENT_TYPE},
+    )
+    assert response.status_code == 200, response.text
+    predictions = response.json()
+    assert isinstance(predictions, list) and len(predictions) == 1
+    assert isinstance(predictions[0], float)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_the_server_cleanly(
+    start_server, sklearn_package: Path, sig: signal.Signals
+) -> None:
+    server = start_server("-m", str(sklearn_package))
+    server.process.send_signal(sig)
+    assert server.process.wait(30) == 0
+    assert any("Shutting down" in line for line in server.log)
+
+
+def test_several_workers_serve_and_stop_on_sigint(start_server, sklearn_package: Path) -> None:
+    server = start_server("-m", str(sklearn_package), "-w", "2", port=_free_port())
+    for _ in range(4):
+        response = httpx.post(
+            f"{server.url}/invocations",
+            content=SEED_000_BODY,
+            headers={"Content-Type": SEED_000_CONTENT_TYPE},
+        )
+        assert response.status_code == 200
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(60) == 0
+    assert sum("loaded sklearn model" in line for line in server.log) == 2
+
+
+def test_declared_200_mib_body_is_refused_before_it_is_sent(
+    start_server, sklearn_package: Path
+) -> None:
+    server = start_server("-m", str(sklearn_package))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(200 * 2**20).encode() + b"\r\n\r\n{"
+        )
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b'"error_code":"REQUEST_LIMIT_EXCEEDED"' in answer
+    # ...and the server goes on serving.
+    assert httpx.get(f"{server.url}/ping").status_code == 200
+
+
+def test_unsupported_env_manager() -> None:
+    result = CliRunner().invoke(main, ["serve", "-m", ".", "--env-manager", "conda"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: --env-manager conda is not supported yet; install the model's requirements in "
+        "this environment and use --env-manager local\n"
+    )
+
+
+def test_zero_workers(sklearn_package: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "-m", str(sklearn_package), "-w", "0"])
+    assert result.exit_code == 2
+    assert result.output == "Error: --workers must be at least 1, got 0\n"
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "-m", str(tmp_path / "nothing")])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: model URI")
