@@ -144,7 +144,24 @@ class SchemaError(ModelpackError, ValueError):
 
 
 class SignatureMismatch(SchemaError):
-    """Model input does not match the model's input schema."""
+    """Model input does not match the model's input schema.
+
+    ``column`` and ``row`` say where, when known; ``reason`` is the message without the place,
+    so that a caller who knows more (the line in a file) can say it its own way.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        column: str | None = None,
+        row: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.column = column
+        self.row = row
+        self.reason = reason
 
 
 class InvalidParams(SchemaError):
