@@ -95,19 +95,101 @@ def serve(
 
     Every option also reads MODELPACK_<NAME> (MODELPACK_PORT, ...); options win.
     """
-    from modelpack.errors import InvalidArgument
     from modelpack.serving.server import serve as run_server
+
+    _local_only(env_manager)
+    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
+    overrides["timeout"] = timeout
+    if debug:
+        overrides.update(debug=True, log_level="debug")
+    run_server(model_uri, Settings.from_env(**overrides))
+
+
+@main.command()
+@model_uri_option
+@click.option(
+    "-i",
+    "--input-path",
+    default="-",
+    show_default=True,
+    metavar="INPUT",
+    help="File to score (CSV, JSON, JSON Lines, Parquet), or - for standard input.",
+)
+@click.option(
+    "-o",
+    "--output-path",
+    default="-",
+    show_default=True,
+    metavar="OUTPUT",
+    help="Where to write predictions (JSON, CSV, Parquet by extension), or - for stdout.",
+)
+@click.option(
+    "-t",
+    "--content-type",
+    "input_format",
+    default=None,
+    help="Input format: json, csv, jsonl or parquet (default: from the extension, else json).",
+)
+@click.option(
+    "--output-format",
+    default=None,
+    help="Output format: json, csv or parquet (default: from the extension, else json).",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=50_000,
+    show_default=True,
+    help="Rows read, scored and written at a time (CSV, JSON Lines, Parquet).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--env-manager",
+    type=click.Choice(["local", "uv", "virtualenv", "conda"]),
+    default="local",
+    show_default=True,
+    help="Where the model runs; only 'local' (this Python environment) so far.",
+)
+@handle_errors
+def predict(
+    model_uri: str,
+    input_path: str,
+    output_path: str,
+    input_format: str | None,
+    output_format: str | None,
+    batch_size: int,
+    quiet: bool,
+    env_manager: str,
+) -> None:
+    """Score a file with a model and write the predictions.
+
+    CSV, JSON Lines and Parquet are streamed in chunks; the output appears only when the whole
+    input was scored (written to a temporary file, then renamed).
+    """
+    from modelpack.batch import predict_file
+    from modelpack.pyfunc import load_model
+
+    _local_only(env_manager)
+    model = load_model(model_uri, settings=Settings.from_env())
+    predict_file(
+        model,
+        input_path,
+        output_path,
+        input_format=input_format,
+        output_format=output_format,
+        batch_size=batch_size,
+        progress=False if quiet else None,
+    )
+
+
+def _local_only(env_manager: str) -> None:
+    from modelpack.errors import InvalidArgument
 
     if env_manager != "local":
         raise InvalidArgument(
             f"--env-manager {env_manager} is not supported yet; install the model's "
             "requirements in this environment and use --env-manager local"
         )
-    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
-    overrides["timeout"] = timeout
-    if debug:
-        overrides.update(debug=True, log_level="debug")
-    run_server(model_uri, Settings.from_env(**overrides))
 
 
 _base_image_option = click.option(
