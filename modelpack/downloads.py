@@ -139,10 +139,8 @@ def filesystem(uri: str) -> tuple[Any, str]:
 
         return fsspec.core.url_to_fs(uri)
     except ImportError:
-        raise MissingDependency(
-            f"'{protocol}://' URIs need fsspec and {dist}: pip install 'modelpack[s3]' "
-            f"(or pip install fsspec {dist})"
-        ) from None
+        command = "pip install 'modelpack[s3]'" if dist == "s3fs" else f"pip install fsspec {dist}"
+        raise MissingDependency(f"'{protocol}://' URIs need fsspec and {dist}: {command}") from None
 
 
 def fetch_tree(uri: str, dest: Path, max_bytes: int) -> None:

@@ -23,19 +23,27 @@ from click.testing import CliRunner
 
 import modelpack
 from modelpack.cli import main
-from modelpack.errors import AccessDenied, InvalidArgument, ModelNotFound, RemoteError
+from modelpack.errors import (
+    AccessDenied,
+    InvalidArgument,
+    MissingDependency,
+    ModelNotFound,
+    RemoteError,
+)
 from modelpack.settings import Settings
 from modelpack.stores import RestStore
 from modelpack.tracking import Reference, auth_headers, parse, store_for
 from modelpack.uris import resolve
 
-# The five forms the issue names; "{run}" and "{model_id}" are filled in per store.
+# The five forms the issue names, and a package stored as plain run artifacts (how MLflow 2 logged
+# models); "{run}" and "{model_id}" are filled in per store.
 URIS = [
     "models:/wine/1",
     "models:/wine@champion",
     "models:/wine/Production",
     "runs:/{run}/model",
     "models:/{model_id}",
+    "runs:/{run}/legacy",
 ]
 
 
@@ -209,10 +217,11 @@ class Tracked:
 
 
 def _log_and_register(
-    tracking_uri: str, artifacts: Path | None, model: Any, frame: pd.DataFrame
+    tracking_uri: str, artifacts: Path | None, model: Any, frame: pd.DataFrame, package: Path
 ) -> tuple[str, str, dict[str, list[float]]]:
     """Log ``model`` through the mlflow client, register it as 'wine' v1 with an alias and a stage,
-    and record mlflow.pyfunc's predictions for each URI form."""
+    log ``package`` as run artifacts under 'legacy', and record mlflow.pyfunc's predictions for
+    each URI form."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -232,6 +241,7 @@ def _log_and_register(
                 pip_requirements=["scikit-learn"],
                 registered_model_name="wine",
             )
+            mlflow.log_artifacts(str(package), "legacy")
         client.set_registered_model_alias("wine", "champion", "1")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still served
@@ -247,7 +257,10 @@ def _log_and_register(
 
 @pytest.fixture(scope="session")
 def mlflow_server(
-    tmp_path_factory: pytest.TempPathFactory, elasticnet: Any, wine_frame: pd.DataFrame
+    tmp_path_factory: pytest.TempPathFactory,
+    elasticnet: Any,
+    wine_frame: pd.DataFrame,
+    sklearn_package: Path,
 ) -> Iterator[Tracked]:
     """``mlflow server`` on 127.0.0.1 (SQLite backend, local artifact root served over HTTP)."""
     pytest.importorskip("mlflow")
@@ -271,7 +284,9 @@ def mlflow_server(
         import skops.io  # noqa: F401
 
         _wait_until_up(address, process, log)
-        run_id, model_id, expected = _log_and_register(address, None, elasticnet, wine_frame)
+        run_id, model_id, expected = _log_and_register(
+            address, None, elasticnet, wine_frame, sklearn_package
+        )
         yield Tracked(address, root / "cache", run_id, model_id, log, expected)
     finally:
         process.terminate()
@@ -362,6 +377,15 @@ def test_a_missing_run_model_version_or_alias_is_one_line(
 
 
 @pytest.mark.mlflow
+def test_latest_and_a_proxied_artifact_uri_name_the_same_package(mlflow_server: Tracked) -> None:
+    settings = mlflow_server.settings()
+    location = RestStore(mlflow_server.tracking_uri, {}).logged_model(mlflow_server.model_id)
+    assert location.startswith("mlflow-artifacts:/")
+    assert resolve("models:/wine/latest", settings) == resolve("models:/wine/1", settings)
+    assert resolve(location, settings) == resolve("models:/wine/1", settings)
+
+
+@pytest.mark.mlflow
 def test_a_stage_without_versions_is_one_line(mlflow_server: Tracked) -> None:
     with pytest.raises(ModelNotFound) as caught:
         resolve("models:/wine/Staging", mlflow_server.settings())
@@ -427,12 +451,17 @@ def _wait_for_ping(address: str, process: subprocess.Popen[bytes], log: Path) ->
 
 @pytest.fixture(scope="session")
 def sqlite_store(
-    tmp_path_factory: pytest.TempPathFactory, elasticnet: Any, wine_frame: pd.DataFrame
+    tmp_path_factory: pytest.TempPathFactory,
+    elasticnet: Any,
+    wine_frame: pd.DataFrame,
+    sklearn_package: Path,
 ) -> Tracked:
     pytest.importorskip("mlflow")
     root = tmp_path_factory.mktemp("mlflow-sqlite")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    run_id, model_id, expected = _log_and_register(uri, root / "artifacts", elasticnet, wine_frame)
+    run_id, model_id, expected = _log_and_register(
+        uri, root / "artifacts", elasticnet, wine_frame, sklearn_package
+    )
     return Tracked(uri, root / "cache", run_id, model_id, expected=expected)
 
 
@@ -444,10 +473,8 @@ def test_load_model_from_a_sqlite_store_predicts_like_mlflow(
     monkeypatch.setenv("MODELPACK_TRACKING_URI", sqlite_store.tracking_uri)
     path = resolve(sqlite_store.uri(template))
     # A local artifact store is used in place: nothing is copied into the cache.
-    assert (path.is_relative_to(sqlite_store.cache_dir.parent / "artifacts"), path.name) == (
-        True,
-        "artifacts",
-    )
+    artifacts = sqlite_store.cache_dir.parent / "artifacts"
+    assert (path.is_relative_to(artifacts), (path / "MLmodel").is_file()) == (True, True)
     model = modelpack.load_model(sqlite_store.uri(template))
     assert model.predict(wine_frame).tolist() == sqlite_store.expected[template]
 
@@ -459,4 +486,17 @@ def test_a_missing_version_in_a_sqlite_store_is_one_line(sqlite_store: Tracked) 
     assert str(caught.value) == (
         "model URI 'models:/wine/7': Model Version (name=wine, version=7) not found "
         f"(tracking store {sqlite_store.tracking_uri})"
+    )
+
+
+def test_a_database_store_without_mlflow_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)  # import now raises ImportError
+    with pytest.raises(MissingDependency) as caught:
+        resolve("models:/wine/1", Settings(tracking_uri="sqlite:///mlflow.db"))
+    assert str(caught.value) == (
+        "model URI 'models:/wine/1': the tracking URI 'sqlite:///mlflow.db' is a database or "
+        "local store, which modelpack reads through the mlflow package: pip install mlflow (or "
+        "set MODELPACK_TRACKING_URI to an MLflow tracking server, http://...)"
     )

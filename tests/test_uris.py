@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 import modelpack
-from modelpack.errors import InvalidArgument, ModelNotFound, RemoteError
+from modelpack.errors import InvalidArgument, MissingDependency, ModelNotFound, RemoteError
 from modelpack.settings import Settings
 from modelpack.uris import SCHEMES, resolve
 
@@ -286,4 +287,15 @@ def test_an_s3_prefix_without_a_package_is_not_found(s3_env: str, tmp_path: Path
         resolve("s3://models/nothing-here", Settings(cache_dir=str(tmp_path)))
     assert str(caught.value) == (
         "model URI 's3://models/nothing-here': no MLmodel file at this prefix"
+    )
+
+
+def test_an_object_store_without_fsspec_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # import now raises ImportError
+    with pytest.raises(MissingDependency) as caught:
+        resolve("gs://models/wine")
+    assert str(caught.value) == (
+        "model URI 'gs://models/wine': 'gs://' URIs need fsspec and gcsfs: pip install fsspec gcsfs"
     )
