@@ -41,7 +41,8 @@ model_uri_option = click.option(
     "--model-uri",
     required=True,
     metavar="URI",
-    help="Model package: a local path or a file:// URI.",
+    help="Model package: a path, file://, runs:/, models:/, s3://, gs://, abfs:// or an http(s):// "
+    "link to a .tar.gz or .zip (runs:/ and models:/ read MODELPACK_TRACKING_URI).",
 )
 
 
