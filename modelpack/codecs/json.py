@@ -232,6 +232,9 @@ def _inputs(value: Any, plan: InputPlan, where: str) -> Any:
                 "single value, not an object of named inputs"
             )
     first = plan.input_schema.inputs[0] if plan.input_schema is not None else None
+    if isinstance(value, dict) and plan.named and not plan.tensor and _flat_columns(value):
+        # Columns of scalars for a column signature: the frame enforcement would build anyway.
+        return plan.frame(list(value), list(value.values()))
     if isinstance(value, dict):
         return {k: _convert(v, plan.spec(k), str(k)) for k, v in value.items()}
     if isinstance(value, list) and value and all(type(x) is dict for x in value):
@@ -249,6 +252,8 @@ def _instances(value: Any, plan: InputPlan, where: str) -> Any:
             raise MalformedInput(f"{where}: item {i} is {_kind(item)}, not an object")
         for k, v in item.items():
             columns.setdefault(k, []).append(v)
+    if plan.named and not plan.tensor and _flat_columns(columns):
+        return plan.frame(list(columns), list(columns.values()))
     out = {k: _instance_column(vs, plan.spec(k), str(k)) for k, vs in columns.items()}
     checked = [
         k
@@ -300,6 +305,16 @@ def _is_flat(value: Any, spec: ColSpec | TensorSpec | None) -> bool:
     if isinstance(value, list):
         return not any(isinstance(v, list | dict) for v in value)
     return not isinstance(value, dict)
+
+
+def _flat_columns(columns: dict[Any, Any]) -> bool:
+    """Every value a list of scalars, all of one length (and at least one column)."""
+    lengths = set()
+    for values in columns.values():
+        if type(values) is not list or any(isinstance(v, list | dict) for v in values):
+            return False
+        lengths.add(len(values))
+    return len(lengths) == 1
 
 
 def _has_dict(values: list[Any]) -> bool:

@@ -101,7 +101,7 @@ def _int_cast(target: np.dtype) -> Cast:
         number = value
         if isinstance(value, str):
             try:
-                number = float(value)
+                number = _text_to_number(value)
             except ValueError:
                 raise bad(name, row, value) from None
         if number is None or (isinstance(number, float | np.floating) and not np.isfinite(number)):
@@ -135,9 +135,19 @@ def _int_cast(target: np.dtype) -> Cast:
         # Text, None, numbers beyond 64 bits or mixed types: find the first offending value.
         for row, value in enumerate(values):
             check(name, row, value)
-        return np.array([int(float(v)) if isinstance(v, str) else int(v) for v in values], target)
+        return np.array(
+            [int(_text_to_number(v)) if isinstance(v, str) else int(v) for v in values], target
+        )
 
     return cast
+
+
+def _text_to_number(text: str) -> int | float:
+    """A number from text (CSV cells): exact for integers, which floats would round."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 _MISSING = (
@@ -383,14 +393,32 @@ class InputPlan:
             raise MalformedInput(
                 f"the index has {len(idx)} entries but the data has {len(arrays[0])} rows"
             )
-        # Series would be aligned on their own index; their arrays are placed as they are.
-        data = {i: a.array if isinstance(a, pd.Series) else a for i, a in enumerate(arrays)}
+        if arrays and _same_numeric_dtype(arrays):
+            # One 2-d block: ~10x faster to build than a frame from a dict of columns.
+            return self.frame_from_matrix(names, np.column_stack(arrays), idx)
+        # Object arrays go in as object Series: pandas 3 would turn text into its str dtype,
+        # and MLflow hands models text columns of dtype object.
+        data = {
+            i: pd.Series(a, dtype=object, copy=False)
+            if isinstance(a, np.ndarray) and a.dtype == object
+            else a
+            for i, a in enumerate(arrays)
+        }
         try:
-            df = pd.DataFrame(data, index=idx, copy=False)
+            df = pd.DataFrame(data, copy=False)
+            if idx is not None:
+                df.index = idx
         except (TypeError, ValueError) as exc:
             raise MalformedInput(f"the data is not a valid table: {_one_line(exc)}") from None
         df.columns = self.columns_index(names)
         return df
+
+
+def _same_numeric_dtype(arrays: list[Any]) -> bool:
+    first = arrays[0]
+    if not isinstance(first, np.ndarray) or first.dtype.kind not in "biuf":
+        return False
+    return all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == first.dtype for a in arrays)
 
 
 def _index(index: Sequence[Any] | pd.Index | None) -> pd.Index | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 
 import numpy as np
 import pandas as pd
@@ -126,3 +127,43 @@ def test_arbitrary_bytes_raise_only_the_codecs_errors(payload: bytes) -> None:
         decode_csv(payload, InputPlan(ALL_TYPES))
     except ModelpackError as exc:
         assert exc.status_code == 400
+
+
+def test_small_bodies_read_pandas_na_strings_and_boolean_spellings() -> None:
+    df = decode_csv(b"b,d,s\ntrue,NA,NA\nFALSE,,x\n", InputPlan(ALL_TYPES))
+    assert df["b"].tolist() == [True, False]
+    assert np.isnan(df["d"]).tolist() == [True, True]
+    assert np.isnan(df["s"].iloc[0]) and df["s"].iloc[1] == "x"
+
+
+def test_ragged_rows_are_left_to_pandas_to_judge() -> None:
+    with pytest.raises(MalformedInput) as info:
+        decode_csv(b"d,l\n1\n", InputPlan(ALL_TYPES))
+    assert (
+        info.value.message
+        == "Failed to parse input as CSV: Integer column has NA values in column 1"
+    )
+
+
+tables = st.lists(
+    st.tuples(
+        st.booleans(),
+        st.integers(min_value=-(2**31), max_value=2**31 - 1),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(width=32, allow_nan=False, allow_infinity=False),
+        st.floats(allow_nan=False),
+        st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\x00"), max_size=6),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@given(tables)
+def test_small_bodies_read_like_pandas_read_csv(table: list[tuple]) -> None:
+    """Small bodies skip read_csv; the frame must be the one read_csv gives."""
+    df = pd.DataFrame(table, columns=["b", "i", "l", "f", "d", "s"])
+    body = df.to_csv(index=False).encode()
+    plan = InputPlan(ALL_TYPES)
+    reference = pd.read_csv(io.BytesIO(body), dtype=csv_dtypes(plan))
+    pd.testing.assert_frame_equal(decode_csv(body, plan), reference, check_column_type=False)
