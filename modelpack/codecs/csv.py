@@ -107,7 +107,7 @@ def _read_small(raw: bytes, plan: InputPlan) -> pd.DataFrame | None:
         names, zip(*rows[1:], strict=True) if len(rows) > 1 else [()] * width, strict=True
     ):
         spec = plan.spec(name)
-        values = [None if cell in _NA else cell for cell in cells]
+        values: list[Any] = [None if cell in _NA else cell for cell in cells]
         if isinstance(spec, ColSpec) and spec.type == DataType.boolean:
             if not all(v in _BOOLS for v in values):
                 return None
