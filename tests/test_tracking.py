@@ -339,6 +339,22 @@ def test_info_command_reads_from_the_server(tracked_env: Tracked, template: str)
 
 
 @pytest.mark.mlflow
+def test_predict_command_scores_with_a_registry_model(
+    tracked_env: Tracked, wine_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "wine.json"
+    source.write_text(json.dumps({"dataframe_split": wine_frame.to_dict(orient="split")}))
+    result = CliRunner().invoke(
+        main, ["predict", "-m", "models:/wine/Production", "-i", str(source), "-o", "-", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads(result.stdout)["predictions"]
+        == (tracked_env.expected["models:/wine/Production"])
+    )
+
+
+@pytest.mark.mlflow
 def test_a_second_resolve_downloads_nothing(mlflow_server: Tracked, tmp_path: Path) -> None:
     assert mlflow_server.log is not None
     settings = Settings(tracking_uri=mlflow_server.tracking_uri, cache_dir=str(tmp_path))
