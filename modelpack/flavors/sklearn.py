@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 from modelpack.errors import InvalidArgument, InvalidModel
@@ -59,7 +61,7 @@ class SklearnFlavor:
         file = _FILES[serialization_format]
         requirements = ["scikit-learn"]
         if serialization_format == "skops":
-            sio = require("skops.io", self.name, "skops")
+            sio = _import_skops()
             sio.dump(obj, path / file)
             trusted = list(skops_trusted_types or sio.get_untrusted_types(file=path / file))
             modules = skops_modules(path / file)
@@ -96,7 +98,7 @@ class SklearnFlavor:
         if not file.is_file():
             raise InvalidModel(f"the sklearn model file {file} is missing")
         if conf.get("serialization_format") == "skops":
-            sio = require("skops.io", self.name, "skops")
+            sio = _import_skops()
             trusted = list(conf.get("skops_trusted_types") or [])
             untrusted = [t for t in sio.get_untrusted_types(file=file) if t not in trusted]
             if untrusted:
@@ -128,6 +130,32 @@ class SklearnFlavor:
         if conf.get("serialization_format") == "skops":
             return None
         return str(conf.get("pickled_model") or pyfunc_conf.get("model_path") or "model.pkl")
+
+
+class _NoTorch:
+    """An import hook that makes ``torch`` look absent while it is installed."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def _import_skops() -> ModuleType:
+    """``skops.io``, imported without dragging PyTorch in.
+
+    skops lists its trusted types by walking every scikit-learn module, which imports
+    scikit-learn's torch array-API shim and with it torch: about 2 s and 250 MiB for a model
+    that never touches torch. torch is hidden only while skops is first imported, and only if
+    nothing imported it already.
+    """
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        return require("skops.io", "sklearn", "skops")
+    hook = _NoTorch()
+    sys.meta_path.insert(0, hook)
+    try:
+        return require("skops.io", "sklearn", "skops")
+    finally:
+        sys.meta_path.remove(hook)
 
 
 class _SklearnPredictor:

@@ -123,3 +123,18 @@ def test_custom_types_are_recorded_as_trusted_at_save(
     assert trusted == ["builtins.abs"]
     out = modelpack.load_model(tmp_path / "m").predict(wine_frame)
     np.testing.assert_array_equal(out, pipe.predict(wine_frame))
+
+
+def test_loading_a_skops_package_does_not_import_torch(sklearn_package: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, modelpack\n"
+        f"modelpack.load_model({str(sklearn_package)!r})\n"
+        "print('torch' in sys.modules)\n"
+        "import torch\n"  # still importable afterwards
+        "print(torch.zeros(1).shape[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "1"]
