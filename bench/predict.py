@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,8 @@ if {xgb}:
 else:
     data = pd.read_csv(sys.argv[2])
 out = model.predict(data)
-open(sys.argv[3], "wb").write(orjson.dumps({{"predictions": out}}, option=orjson.OPT_SERIALIZE_NUMPY))
+body = orjson.dumps({{"predictions": out}}, option=orjson.OPT_SERIALIZE_NUMPY)
+open(sys.argv[3], "wb").write(body)
 """
 
 
@@ -111,7 +111,8 @@ def main() -> None:
             f"{args.rows:,} rows x 10 float columns, {size:,.0f} MiB CSV; median of {args.repeat}"
         )
         print(
-            f"{'model':<11} {'tool':<22} {'wall s':>8} {'peak MiB':>9} {'vs MLflow':>10} {'vs floor':>9}"
+            f"{'model':<11} {'tool':<22} {'wall s':>8} {'peak MiB':>9} "
+            f"{'vs MLflow':>10} {'vs floor':>9}"
         )
         for name, pkg in paths.items():
             out = root / "out.json"
@@ -131,7 +132,7 @@ def main() -> None:
                     sys.executable,
                     "-c",
                     FLOOR.format(
-                        flavor=name == "XGBoost" and "xgboost" or "sklearn", xgb=name == "XGBoost"
+                        flavor=(name == "XGBoost" and "xgboost") or "sklearn", xgb=name == "XGBoost"
                     ),
                     str(pkg),
                     str(csv),
