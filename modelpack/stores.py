@@ -27,6 +27,7 @@ from modelpack.downloads import (
     http_error,
     open_url,
     save,
+    store_error,
 )
 from modelpack.errors import (
     AccessDenied,
@@ -102,6 +103,13 @@ class RestStore:
         elif scheme in OBJECT_STORE_PACKAGES:
             fetch_tree(location, dest, max_bytes)
         else:
+            try:
+                import mlflow.artifacts  # noqa: F401
+            except ImportError:
+                raise MissingDependency(
+                    f"the artifacts are at {location}, which modelpack reads through the mlflow "
+                    "package: pip install mlflow"
+                ) from None
             MlflowStore(self.base).fetch(location, dest, max_bytes)
 
     # -- the artifact proxy ----------------------------------------------------------------------
@@ -277,11 +285,14 @@ class MlflowStore:
         if urlsplit(location).scheme in OBJECT_STORE_PACKAGES and _has_fsspec():
             fetch_tree(location, dest, max_bytes)
             return
-        self._call(
-            lambda: download_artifacts(
-                artifact_uri=location, dst_path=str(dest), tracking_uri=self.address
+        try:
+            self._call(
+                lambda: download_artifacts(
+                    artifact_uri=location, dst_path=str(dest), tracking_uri=self.address
+                )
             )
-        )
+        except OSError as exc:  # the artifact repositories raise their clients' errors
+            raise store_error(location, exc) from exc
 
     def _call(self, fn: Callable[[], T], missing: str = "RESOURCE_DOES_NOT_EXIST") -> T:
         from mlflow.exceptions import MlflowException

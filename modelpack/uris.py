@@ -56,7 +56,10 @@ def resolve(uri: str, settings: Settings | None = None) -> Path:
     try:
         return resolver(uri, settings)
     except ModelpackError as exc:
-        raise type(exc)(f"model URI '{uri}': {exc.message}") from exc.__cause__
+        # The resolvers say what went wrong; the URI is put in front once, here.
+        exc.message = f"model URI '{uri}': {exc.message}"
+        exc.args = (exc.message,)
+        raise
 
 
 def _scheme(uri: str) -> str:
@@ -192,7 +195,7 @@ def _unpack_stream(
     scratch = cache.scratch()
     try:
         progress = Progress(f"Downloading {name}", length or None)
-        save(response, scratch / name, progress, limit, uri)
+        save(response, scratch / name, progress, limit, name)
         progress.close()
         extract(scratch / name, dest, limit, name=uri)
     finally:

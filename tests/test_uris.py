@@ -16,7 +16,13 @@ import pandas as pd
 import pytest
 
 import modelpack
-from modelpack.errors import InvalidArgument, MissingDependency, ModelNotFound, RemoteError
+from modelpack.errors import (
+    InvalidArgument,
+    InvalidModel,
+    MissingDependency,
+    ModelNotFound,
+    RemoteError,
+)
 from modelpack.settings import Settings
 from modelpack.uris import SCHEMES, resolve
 
@@ -182,6 +188,20 @@ def test_a_changed_http_archive_is_fetched_again(
     first = resolve(_url(file_server, "/changing.tar.gz"), settings)
     file_server.files["/changing.tar.gz"] = _zip(sklearn_package, tmp_path / "b.zip").read_bytes()
     assert resolve(_url(file_server, "/changing.tar.gz"), settings) != first
+
+
+def test_an_http_archive_above_the_limit_is_refused(
+    file_server: _Files, sklearn_package: Path, tmp_path: Path
+) -> None:
+    archive = _tar_gz(sklearn_package, tmp_path / "big.tar.gz")
+    file_server.files["/big.tar.gz"] = archive.read_bytes()
+    url = _url(file_server, "/big.tar.gz")
+    with pytest.raises(InvalidModel) as caught:
+        resolve(url, Settings(cache_dir=str(tmp_path / "cache"), max_archive_bytes=100))
+    assert str(caught.value) == (
+        f"model URI '{url}': the archive is {archive.stat().st_size} bytes, more than 100; refused"
+    )
+    assert list((tmp_path / "cache").rglob("*")) == []
 
 
 def test_a_missing_http_archive_names_the_url(file_server: _Files, tmp_path: Path) -> None:
