@@ -23,6 +23,7 @@ from modelpack.downloads import (
     OBJECT_STORE_PACKAGES,
     TIMEOUT,
     Progress,
+    address,
     fetch_tree,
     http_error,
     open_url,
@@ -49,8 +50,7 @@ class RestStore:
 
     def __init__(self, base: str, headers: dict[str, str]) -> None:
         self.base = base.rstrip("/")
-        parts = urlsplit(self.base)
-        self.address = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+        self.address = address(self.base)
         self.headers = headers
 
     def run(self, run_id: str) -> tuple[str, str]:

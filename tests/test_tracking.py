@@ -269,6 +269,7 @@ def mlflow_server(
     address = f"http://127.0.0.1:{port}"
     log = root / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"  # the server would report usage to MLflow's site
     command = [
         *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)),
         *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
