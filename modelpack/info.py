@@ -18,7 +18,7 @@ __all__ = ["describe", "render"]
 
 def describe(model_uri: str, settings: Settings) -> dict[str, Any]:
     """A JSON-ready summary of the package at ``model_uri``."""
-    path = resolve(model_uri)
+    path = resolve(model_uri, settings)
     path = path if path.is_dir() else path.parent
     meta = Model.load(path)
     flavor = registry().for_package(meta.flavors)

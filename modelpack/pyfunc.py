@@ -133,7 +133,7 @@ def open_package(
     model_config: Mapping[str, Any] | None = None,
 ) -> Package:
     """Resolve, read MLmodel, pick the flavor, apply the pickle policy, put code/ on sys.path."""
-    path = resolve(str(model_uri))
+    path = resolve(str(model_uri), settings)
     if path.is_file():
         path = path.parent
     metadata = Model.load(path)
