@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelpack.codecs import InputPlan, csv_dtypes, decode_csv
+from modelpack.codecs.csv import _read_arrow
 from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
 from modelpack.schema import Array, ColSpec, DataType, Schema, TensorSpec
 
@@ -167,3 +168,34 @@ def test_small_bodies_read_like_pandas_read_csv(table: list[tuple]) -> None:
     plan = InputPlan(ALL_TYPES)
     reference = pd.read_csv(io.BytesIO(body), dtype=csv_dtypes(plan))
     pd.testing.assert_frame_equal(decode_csv(body, plan), reference, check_column_type=False)
+
+
+@given(tables)
+def test_large_bodies_read_like_pandas_read_csv(table: list[tuple]) -> None:
+    """Large bodies go to pyarrow's reader when installed; the frame must be read_csv's."""
+    pytest.importorskip("pyarrow")
+    df = pd.DataFrame(table, columns=["b", "i", "l", "f", "d", "s"])
+    body = df.to_csv(index=False).encode()
+    plan = InputPlan(ALL_TYPES)
+    reference = pd.read_csv(io.BytesIO(body), dtype=csv_dtypes(plan))
+    arrow = _read_arrow(body, plan)
+    assert arrow is not None
+    pd.testing.assert_frame_equal(arrow, reference, check_column_type=False)
+
+
+def test_a_large_body_with_missing_integers_gets_read_csvs_error() -> None:
+    rows = "\n".join(f"{i},{i}" for i in range(5000))
+    with pytest.raises(MalformedInput) as info:
+        decode_csv(f"d,l\n{rows}\n1.5,\n".encode(), InputPlan(ALL_TYPES))
+    assert info.value.message == (
+        "Failed to parse input as CSV: Integer column has NA values in column 1"
+    )
+
+
+def test_a_large_body_reads_like_a_small_one() -> None:
+    df = pd.DataFrame({"d": np.arange(5000) / 7, "l": np.arange(5000), "s": ["x"] * 5000})
+    body = df.to_csv(index=False).encode()
+    assert len(body) > 16 * 1024
+    got = decode_csv(body, InputPlan(ALL_TYPES))
+    assert got.dtypes.tolist() == [np.dtype(np.float64), np.dtype(np.int64), np.dtype(object)]
+    pd.testing.assert_frame_equal(got, df.astype({"s": object}), check_column_type=False)
