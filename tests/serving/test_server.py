@@ -155,7 +155,9 @@ def _read_response(sock: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+    found = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    assert found is not None, head
+    length = int(found.group(1))
     while len(body) < length:
         body += sock.recv(65536)
     return head + b"\r\n\r\n" + body
