@@ -85,8 +85,11 @@ def find_docker() -> str:
 
 
 def build_command(docker: str, context: Path, image: str) -> list[str]:
-    """The ``docker build`` argument list for a context written by ``write_context``."""
-    return [docker, "build", "--tag", image, str(context)]
+    """The ``docker build`` argument list for a context written by ``write_context``.
+
+    ``--network none``: the context holds every wheel, so a step that reaches out is a bug.
+    """
+    return [docker, "build", "--network", "none", "--tag", image, str(context)]
 
 
 def build_image(

@@ -1,0 +1,94 @@
+"""The docker build step without a daemon: its command, its errors, its report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from modelpack.cli import main
+from modelpack.docker.build import BuildReport, build_command, find_docker
+from modelpack.errors import ImageBuildFailed
+
+
+def test_build_command_is_an_argument_list_without_network() -> None:
+    command = build_command("/usr/bin/docker", Path("/tmp/ctx dir"), "wine:1; rm -rf /")
+
+    assert command == [
+        "/usr/bin/docker",
+        "build",
+        "--network",
+        "none",
+        "--tag",
+        "wine:1; rm -rf /",
+        "/tmp/ctx dir",
+    ]
+
+
+def test_find_docker_without_docker_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(ImageBuildFailed) as caught:
+        find_docker()
+
+    assert str(caught.value) == "docker is not installed: no 'docker' command on PATH"
+
+
+def test_build_docker_without_docker_fails_fast_with_one_line(
+    tmp_path: Path, sklearn_package: Path
+) -> None:
+    result = CliRunner().invoke(
+        main, ["build-docker", "-m", str(sklearn_package)], env={"PATH": str(tmp_path)}
+    )
+
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: docker is not installed: no 'docker' command on PATH\n",
+    )
+
+
+def test_find_docker_when_no_daemon_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nobody.sock")
+
+    with pytest.raises(ImageBuildFailed) as caught:
+        find_docker()
+
+    message = str(caught.value)
+    assert message.startswith(
+        f"no Docker daemon answers: Cannot connect to the Docker daemon at "
+        f"unix://{tmp_path}/nobody.sock."
+    )
+    assert "\n" not in message
+
+
+def test_build_report_renders_size_base_python_and_packages() -> None:
+    report = BuildReport(
+        image="wine:1",
+        image_id="sha256:0123456789abcdef0123",
+        size_bytes=453_123_456,
+        base_image="python:3.11-slim",
+        python_version="3.11.2",
+        flavor="sklearn",
+        packages=["modelpack==0.1.0", "scikit-learn==1.9.1"],
+        seconds=40.44,
+    )
+
+    assert report.render() == (
+        "Built image wine:1 (0123456789ab)\n"
+        "  size:     453.1 MB\n"
+        "  base:     python:3.11-slim (Python 3.11.2)\n"
+        "  flavor:   sklearn\n"
+        "  build:    40.4 s\n"
+        "  packages: 2\n"
+        "    modelpack==0.1.0\n"
+        "    scikit-learn==1.9.1\n"
+        "  run:      docker run --rm -p 127.0.0.1:8080:8080 wine:1"
+    )

@@ -1,0 +1,139 @@
+"""Images built by the real ``modelpack build-docker`` and run by a real (private) Docker daemon.
+
+The base image is a stand-in: no registry is reachable here, so ``python:3.11-slim`` is Debian
+bookworm with its python3 (3.11.2) and venv, made by debootstrap and ``docker import``ed
+under that tag (see ``private_dockerd.py``). Everything above the base is what users get.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from private_dockerd import Container, Image, PrivateDockerd, run_container
+
+import modelpack
+from modelpack.docker import BuildContext, build_image
+from modelpack.errors import ImageBuildFailed
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+# Seed 000's request, verbatim: an MLflow 1.x client (pandas-split without an envelope), columns
+# in alphabetical order rather than the model's, whole numbers for double columns.
+SEED_000_CONTENT_TYPE = "application/json; format=pandas-split"
+SEED_000_BODY = (
+    '{"columns":["alcohol", "chlorides", "citric acid", "density", "fixed acidity", '
+    '"free sulfur dioxide", "pH", "residual sugar", "sulphates", "total sulfur dioxide", '
+    '"volatile acidity"],"data":[[12.8, 0.029, 0.48, 0.98, 6.2, 29, 3.33, 1.2, 0.39, 75, 0.66]]}'
+)
+
+
+def in_process(image: Image, frame: pd.DataFrame) -> np.ndarray:
+    return np.asarray(modelpack.load_model(str(image.package)).predict(frame))
+
+
+def assert_same_predictions(received: list[float], expected: np.ndarray) -> None:
+    # Exact in the model's own dtype: XGBoost predicts float32, written as float32 in JSON.
+    np.testing.assert_array_equal(np.asarray(received, dtype=expected.dtype), expected)
+
+
+def test_build_report_names_image_base_flavor_and_packages(image: Image) -> None:
+    lines = image.report.splitlines()
+    assert lines[0].startswith(f"Built image {image.name} (")
+    assert lines[2:4] == [
+        "  base:     python:3.11-slim (Python 3.11.2)",
+        f"  flavor:   {image.flavor}",
+    ]
+    assert f"    modelpack=={modelpack.__version__}" in lines
+    assert lines[-1] == f"  run:      docker run --rm -p 127.0.0.1:8080:8080 {image.name}"
+
+
+def test_serving_input_example_predicts_as_in_process(
+    served: tuple[Image, Container],
+) -> None:
+    image, container = served
+    body = (image.package / "serving_input_example.json").read_bytes()
+    split = json.loads(body)["dataframe_split"]
+    expected = in_process(image, pd.DataFrame(split["data"], columns=split["columns"]))
+
+    response = httpx.post(
+        f"{container.url}/invocations",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert (response.status_code, list(response.json())) == (200, ["predictions"])
+    assert_same_predictions(response.json()["predictions"], expected)
+
+
+def test_seed_000_mlflow_1x_curl_body_predicts_as_in_process(
+    served: tuple[Image, Container],
+) -> None:
+    image, container = served
+    split = json.loads(SEED_000_BODY)
+    frame = pd.DataFrame(split["data"], columns=split["columns"], dtype="float64")
+    expected = in_process(image, frame)
+
+    response = httpx.post(
+        f"{container.url}/invocations",
+        content=SEED_000_BODY,
+        headers={"Content-Type": SEED_000_CONTENT_TYPE},
+        timeout=30,
+    )
+
+    # A 1.x request gets a 1.x answer: the bare list of predictions, as MLflow 1.x sent it.
+    assert (response.status_code, type(response.json())) == (200, list)
+    assert_same_predictions(response.json(), expected)
+
+
+def test_server_process_runs_as_the_non_root_user(
+    served: tuple[Image, Container], dockerd: PrivateDockerd
+) -> None:
+    _, container = served
+
+    status = dockerd.docker("exec", container.id, "cat", "/proc/1/status").splitlines()
+
+    ids = [line.split()[1:] for line in status if line.startswith(("Uid:", "Gid:"))]
+    # PID 1 is the server itself (the entrypoint's shell exec'd it): real, effective, saved, fs.
+    assert ids == [["10001"] * 4, ["10001"] * 4]
+
+
+def test_docker_stop_ends_the_server_cleanly_well_within_the_grace_period(
+    image: Image, dockerd: PrivateDockerd
+) -> None:
+    container = run_container(dockerd, image)
+    try:
+        started = time.monotonic()
+        dockerd.docker("stop", container.id, timeout=30)
+        stopped_after = time.monotonic() - started
+        exit_code = dockerd.docker("inspect", "--format", "{{.State.ExitCode}}", container.id)
+    finally:
+        dockerd.docker("rm", "--force", container.id, check=False)
+
+    # Docker sends SIGKILL after 10 s; a server that ignores SIGTERM would take all of them.
+    assert stopped_after < 5
+    assert exit_code.strip() == "0"
+
+
+def test_a_failing_build_is_reported_in_one_line(
+    dockerd: PrivateDockerd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nRUN echo 'step output' && exit 3\n"
+    )
+    context = BuildContext(tmp_path, "python:3.11-slim", "3.11", "sklearn", [])
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+    streamed: list[str] = []
+
+    with pytest.raises(ImageBuildFailed) as caught:
+        build_image(context, "modelpack-test/broken", streamed.append)
+
+    assert str(caught.value).startswith("docker build failed with exit status ")
+    assert "\n" not in str(caught.value)
+    assert "step output" in streamed
