@@ -225,7 +225,13 @@ def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str 
     """
     from modelpack.docker import write_context
 
-    context = write_context(model_uri, output_directory, base_image=base_image, output=_progress)
+    context = write_context(
+        model_uri,
+        output_directory,
+        base_image=base_image,
+        output=_progress,
+        settings=Settings.from_env(),
+    )
     click.echo(
         f"Wrote {context.directory}: Dockerfile, model/, wheels/ ({len(context.wheels)} wheels "
         f"for Python {context.python_version}, base {context.base_image})"
@@ -248,5 +254,5 @@ def build_docker(model_uri: str, name: str, base_image: str | None) -> None:
     """
     from modelpack.docker import build_docker as build
 
-    report = build(model_uri, name, _progress, base_image=base_image)
+    report = build(model_uri, name, _progress, base_image=base_image, settings=Settings.from_env())
     click.echo(report.render())

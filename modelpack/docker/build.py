@@ -19,6 +19,7 @@ from pathlib import Path
 from modelpack.docker._process import Output, stream
 from modelpack.docker.context import PORT, BuildContext, write_context
 from modelpack.errors import ImageBuildFailed
+from modelpack.settings import Settings
 
 __all__ = ["BuildReport", "build_command", "build_docker", "build_image", "find_docker"]
 
@@ -119,12 +120,19 @@ def build_image(
 
 
 def build_docker(
-    model_uri: str, image: str, output: Output, *, base_image: str | None = None
+    model_uri: str,
+    image: str,
+    output: Output,
+    *,
+    base_image: str | None = None,
+    settings: Settings | None = None,
 ) -> BuildReport:
     """Write the context for ``model_uri`` in a temporary directory and build ``image`` from it."""
     docker = find_docker()  # before minutes of downloads, not after
     with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as tmp:
-        context = write_context(model_uri, Path(tmp), base_image=base_image, output=output)
+        context = write_context(
+            model_uri, Path(tmp), base_image=base_image, output=output, settings=settings
+        )
         return build_image(context, image, output, docker)
 
 

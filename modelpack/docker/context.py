@@ -24,6 +24,7 @@ from modelpack.docker.wheels import Wheel, build_wheelhouse
 from modelpack.environment import PYTHON_ENV_FILE
 from modelpack.errors import InvalidArgument
 from modelpack.model import PYFUNC, Model
+from modelpack.settings import Settings
 from modelpack.uris import resolve
 
 __all__ = [
@@ -147,16 +148,18 @@ def write_context(
     *,
     base_image: str | None = None,
     output: Output = lambda line: None,
+    settings: Settings | None = None,
 ) -> BuildContext:
     """Write the build context for the package at ``model_uri`` into ``directory``.
 
     ``directory`` must be missing, empty, or a context written before (its three entries are
     replaced). The wheels are downloaded by pip for the package's Python ``major.minor``.
+    ``settings`` are used to resolve a remote ``model_uri`` (tracking server, cache).
     """
     from modelpack import __version__
     from modelpack.flavors import registry
 
-    package = resolve(model_uri)
+    package = resolve(model_uri, settings)
     package = package if package.is_dir() else package.parent
     meta = Model.load(package)
     flavor = registry().for_package(meta.flavors).name
