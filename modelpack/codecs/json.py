@@ -16,7 +16,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from modelpack.codecs.plan import InputPlan, cast_values
+from modelpack.codecs.casts import cast_values
+from modelpack.codecs.plan import InputPlan
 from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
 from modelpack.schema import ColSpec, DataType, TensorSpec
 

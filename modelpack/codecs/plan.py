@@ -1,260 +1,23 @@
 """Input plans: what the codecs need to know about a signature, worked out once at load time.
 
 An ``InputPlan`` turns column-wise lists of JSON or CSV values into arrays of the signature's types
-(the "pre-cast" MLflow's server does, which is why JSON integers are accepted for ``double``
-columns over HTTP), and builds DataFrames column by column. Building the plan once per model keeps
-that work out of each request.
+(see ``casts``) and builds DataFrames column by column. Building the plan once per model keeps that
+work out of each request.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from modelpack.errors import MalformedInput, SignatureMismatch
-from modelpack.schema import (
-    ColSpec,
-    DataType,
-    ParamSchema,
-    Schema,
-    TensorSpec,
-)
+from modelpack.codecs.casts import Cast, cast_for, object_array
+from modelpack.errors import MalformedInput
+from modelpack.schema import ColSpec, DataType, ParamSchema, Schema, TensorSpec
 
-__all__ = ["InputPlan", "cast_values"]
-
-Cast = Callable[[Sequence[Any], str], Any]
-"""Converts one column's values (a list, or a 1-d array); the ``str`` names it in messages."""
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {_short(value)}"
-
-
-def _mismatch(name: str, expected: str, found: str) -> SignatureMismatch:
-    return SignatureMismatch(f"column '{name}': expected {expected}, got {found}")
-
-
-def _first_bad(values: Sequence[Any], ok: Callable[[Any], bool]) -> str:
-    for row, value in enumerate(values):
-        if not ok(value):
-            return f"{_describe(value)} (row {row})"
-    return "values of mixed types"
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool | int | float | np.number):
-        return True
-    try:
-        float(value)
-    except (TypeError, ValueError, OverflowError):
-        return False
-    return not isinstance(value, list | dict)
-
-
-def _object_array(values: Sequence[Any]) -> np.ndarray:
-    """A 1-d object array holding the values as they are (lists stay cells, not a 2nd axis)."""
-    if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
-        return values
-    out = np.empty(len(values), dtype=object)
-    for i, value in enumerate(values):
-        out[i] = value
-    return out
-
-
-def _one_dim(arr: np.ndarray, values: Sequence[Any], name: str, expected: str) -> np.ndarray:
-    if arr.ndim != 1:
-        raise _mismatch(name, expected, _first_bad(values, lambda v: not isinstance(v, list)))
-    return arr
-
-
-def _float_cast(target: np.dtype) -> Cast:
-    label = "float" if target == np.float32 else "double"
-
-    def cast(values: Sequence[Any], name: str) -> np.ndarray:
-        try:
-            arr = np.asarray(values, dtype=target)
-        except (TypeError, ValueError, OverflowError):
-            raise _mismatch(name, label, _first_bad(values, _is_number)) from None
-        return _one_dim(arr, values, name, label)
-
-    return cast
-
-
-def _int_cast(target: np.dtype) -> Cast:
-    label = "integer" if target == np.int32 else "long"
-    info = np.iinfo(target)
-
-    def bad(name: str, row: int, value: Any, why: str = "") -> SignatureMismatch:
-        return _mismatch(name, label, f"{_describe(value)} (row {row}){why}")
-
-    def check(name: str, row: int, value: Any) -> None:
-        number = value
-        if isinstance(value, str):
-            try:
-                number = _text_to_number(value)
-            except ValueError:
-                raise bad(name, row, value) from None
-        if number is None or (isinstance(number, float | np.floating) and not np.isfinite(number)):
-            raise bad(name, row, value, _MISSING)
-        if isinstance(number, list | dict) or not isinstance(number, int | float | np.number):
-            raise bad(name, row, value)
-        if number != int(number):
-            raise bad(name, row, value)
-        if not info.min <= int(number) <= info.max:
-            raise bad(name, row, value, ", out of range")
-
-    def cast(values: Sequence[Any], name: str) -> np.ndarray:
-        try:
-            arr = np.asarray(values)
-        except (TypeError, ValueError, OverflowError):
-            arr = _object_array(values)
-        arr = _one_dim(arr, values, name, label)
-        if arr.dtype.kind in "iu" and arr.size:
-            if arr.min() < info.min or arr.max() > info.max:
-                row = int(np.argmax((arr < info.min) | (arr > info.max)))
-                raise bad(name, row, values[row], ", out of range")
-            return arr.astype(target, copy=False)
-        if arr.dtype.kind in "iub":
-            return arr.astype(target, copy=False)
-        if arr.dtype.kind == "f":
-            ok = np.isfinite(arr)
-            ok[ok] = arr[ok] == np.floor(arr[ok])
-            ok &= (arr >= info.min) & (arr <= info.max)
-            if ok.all():
-                return arr.astype(target)
-        # Text, None, numbers beyond 64 bits or mixed types: find the first offending value.
-        for row, value in enumerate(values):
-            check(name, row, value)
-        return np.array(
-            [int(_text_to_number(v)) if isinstance(v, str) else int(v) for v in values], target
-        )
-
-    return cast
-
-
-def _text_to_number(text: str) -> int | float:
-    """A number from text (CSV cells): exact for integers, which floats would round."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-_MISSING = (
-    "; integer columns cannot hold missing or infinite values: declare the column as double "
-    "in the signature"
-)
-
-
-def _bool_cast(values: Sequence[Any], name: str) -> np.ndarray:
-    if all(isinstance(v, bool | np.bool_) for v in values):
-        return np.asarray(values, dtype=bool)
-    if all(isinstance(v, bool | np.bool_) or v is None for v in values):
-        return _object_array(values)  # keep None as missing, as enforcement expects
-    raise _mismatch(
-        name, "boolean", _first_bad(values, lambda v: isinstance(v, bool | np.bool_) or v is None)
-    )
-
-
-def _string_cast(values: Sequence[Any], name: str) -> np.ndarray:
-    return _object_array(values)
-
-
-def _binary_cast(values: Sequence[Any], name: str) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    for row, value in enumerate(values):
-        if value is None or isinstance(value, bytes):
-            out[row] = value
-            continue
-        if not isinstance(value, str):
-            raise _mismatch(name, "binary (base64 text)", f"{_describe(value)} (row {row})")
-        try:
-            out[row] = base64.b64decode(value, validate=False)
-        except (binascii.Error, ValueError):
-            raise _mismatch(
-                name, "binary (base64 text)", f"text that is not base64 (row {row})"
-            ) from None
-    return out
-
-
-def _datetime_cast(values: Sequence[Any], name: str) -> np.ndarray:
-    series = pd.Series(_object_array(values), dtype=object)
-    try:
-        parsed = pd.to_datetime(series)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise _mismatch(name, "datetime", _one_line(exc)) from None
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        raise _mismatch(name, "datetime", f"{parsed.dtype}; only timezone-naive values")
-    return parsed.astype("datetime64[ns]").to_numpy()
-
-
-def _keep(values: Sequence[Any], name: str) -> np.ndarray:
-    return _object_array(values)
-
-
-_DATA_CASTS: dict[DataType, Cast] = {
-    DataType.boolean: _bool_cast,
-    DataType.integer: _int_cast(np.dtype(np.int32)),
-    DataType.long: _int_cast(np.dtype(np.int64)),
-    DataType.float: _float_cast(np.dtype(np.float32)),
-    DataType.double: _float_cast(np.dtype(np.float64)),
-    DataType.string: _string_cast,
-    DataType.binary: _binary_cast,
-    DataType.datetime: _datetime_cast,
-}
-
-
-def _tensor_cast(dtype: np.dtype) -> Cast:
-    """A column of a tensor signature: cast to its dtype unless the cells are arrays."""
-
-    def cast(values: Sequence[Any], name: str) -> Any:
-        if any(isinstance(v, list) for v in values):
-            return _object_array(values)  # enforcement stacks the cells into a tensor
-        try:
-            return np.asarray(values, dtype=dtype)
-        except (TypeError, ValueError, OverflowError):
-            raise _mismatch(
-                name, str(dtype), _first_bad(values, lambda v: _fits(v, dtype))
-            ) from None
-
-    return cast
-
-
-def _fits(value: Any, dtype: np.dtype) -> bool:
-    try:
-        np.asarray([value], dtype=dtype)
-    except (TypeError, ValueError, OverflowError):
-        return False
-    return True
-
-
-def cast_values(values: Sequence[Any], spec: ColSpec | TensorSpec | None, name: str) -> Any:
-    """One column's values converted to a spec's type (``name`` is used in error messages).
-
-    Scalar column types give 1-d arrays; array, object, map and any columns give object arrays
-    whose cells enforcement checks later; without a spec the values go through ``np.asarray``.
-    """
-    return _cast_for(spec)(values, name)
-
-
-def _cast_for(spec: ColSpec | TensorSpec | None) -> Cast:
-    if spec is None:
-        return _keep
-    if isinstance(spec, TensorSpec):
-        return _tensor_cast(spec.type)
-    if isinstance(spec.type, DataType):
-        return _DATA_CASTS[spec.type]
-    return _keep
+__all__ = ["InputPlan"]
 
 
 def _one_line(exc: BaseException) -> str:
@@ -289,8 +52,8 @@ class InputPlan:
         self.specs: dict[str, ColSpec | TensorSpec] = (
             {str(s.name): s for s in specs} if self.named else {}
         )
-        self._casts: dict[Hashable, Cast] = {n: _cast_for(s) for n, s in self.specs.items()}
-        self._positional: list[Cast] = [] if self.named else [_cast_for(s) for s in specs]
+        self._casts: dict[Hashable, Cast] = {n: cast_for(s) for n, s in self.specs.items()}
+        self._positional: list[Cast] = [] if self.named else [cast_for(s) for s in specs]
         self.floats_only = self.named and all(
             isinstance(s, ColSpec) and s.type == DataType.double for s in specs
         )
@@ -319,7 +82,7 @@ class InputPlan:
         if self.named:
             cast = self._casts.get(name)
             if cast is None:
-                return _object_array(values)  # not in the schema: enforcement drops it
+                return object_array(values)  # not in the schema: enforcement drops it
             return cast(values, str(name))
         if self.tensor and self._positional:
             return self._positional[0](values, str(name))  # every column has the tensor's dtype
@@ -427,7 +190,7 @@ def _index(index: Sequence[Any] | pd.Index | None) -> pd.Index | None:
     if not isinstance(index, list):
         raise MalformedInput(f"'index' must be a list, got {type(index).__name__}")
     try:
-        return pd.Index(_object_array(index) if _nested(index) else index)
+        return pd.Index(object_array(index) if _nested(index) else index)
     except (TypeError, ValueError) as exc:
         raise MalformedInput(f"'index' is not a valid index: {_one_line(exc)}") from None
 
@@ -439,8 +202,8 @@ def _nested(values: Sequence[Any]) -> bool:
 def _infer(values: Sequence[Any]) -> Any:
     """Values of a column without a type, inferred the way pandas infers a list."""
     if _nested(values):
-        return _object_array(values)
+        return object_array(values)
     try:
         return pd.Series(values if isinstance(values, list) else list(values))
     except (TypeError, ValueError):
-        return _object_array(values)
+        return object_array(values)

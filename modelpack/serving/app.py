@@ -1,9 +1,10 @@
 """The HTTP app: ``/ping``, ``/health``, ``/version``, ``POST /invocations``, and one error handler.
 
 ``POST /invocations`` is a plain ASGI endpoint: it reads the body in chunks against the size limit,
-picks a codec from the Content-Type, and runs decode -> predict -> encode in one hop to a worker
-thread, under the request timeout. Every failure, 404 and 405 included, is answered with MLflow's
-JSON error envelope by the handlers at the bottom.
+picks a codec from the Content-Type, and runs decode -> predict -> encode in one hop to the
+prediction thread under the request timeout (or on the event loop, for small requests of a model
+measured to be fast). Every failure, 404 and 405 included, is answered with MLflow's JSON error
+envelope by the handlers at the bottom.
 """
 
 from __future__ import annotations
@@ -54,11 +55,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-# Where predictions run. A worker thread keeps the event loop free and lets the timeout answer
-# 504, but the hop costs two thread wake-ups (0.1-0.3 ms per request measured here, a third of
-# the whole request for a small model). So after _INLINE_AFTER small requests in a row took under
-# _INLINE_COST each, small requests run on the event loop; one slow inline call, or a timeout,
-# sends the model back to the threads. Large bodies always go to a thread.
+# Where predictions run. One prediction thread per process: predicting is GIL-bound Python and
+# pandas work (or a library with its own thread pool), so more threads only add switching (at 64
+# connections: ~420-520 req/s with one thread vs ~300-410 with the default pool, ElasticNet).
+# A prediction that times out keeps its thread; the next requests get a fresh one.
+# The hop to that thread costs two thread wake-ups (0.1-0.3 ms per request measured here, a third
+# of a small model's whole request). So after _INLINE_AFTER small requests in a row took under
+# _INLINE_COST each, small requests run on the event loop, where the timeout cannot cut them; one
+# slow inline call, or a timeout, sends the model back to the thread. Large bodies always go there.
 _INLINE_BODY = 16 * 1024
 _INLINE_COST = 0.002
 _INLINE_MS = _INLINE_COST * 1e3
@@ -72,13 +76,13 @@ class _Disconnected(Exception):
 class Invocations:
     """The ``POST /invocations`` endpoint for one loaded model."""
 
-    def __init__(self, model: Any, settings: Settings, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, model: Any, settings: Settings) -> None:
         self._model = model
         self._plan = InputPlan.for_model(model)
         self._csv_dtypes = csv_dtypes(self._plan)  # computed once, not per request
         self._limit = settings.max_body_bytes
         self._timeout = settings.timeout
-        self._executor = executor
+        self._executor = _prediction_thread()
         self._fast_streak = 0
         """Small requests in a row that took under _INLINE_COST (in a thread or inline)."""
 
@@ -107,6 +111,7 @@ class Invocations:
                 out = await asyncio.wait_for(future, self._timeout)
             except asyncio.TimeoutError:
                 self._fast_streak = 0
+                self._replace_thread()
                 raise RequestTimeout(
                     f"the request took longer than the {self._timeout:g} s limit (--timeout); "
                     "its prediction may still be running"
@@ -142,6 +147,14 @@ class Invocations:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _replace_thread(self) -> None:
+        """Leave the timed-out prediction its thread (it cannot be stopped); serve on a new one.
+
+        Requests already queued behind it stay there and time out in turn.
+        """
+        stuck, self._executor = self._executor, _prediction_thread()
+        stuck.shutdown(wait=False)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(
@@ -187,10 +200,13 @@ class Invocations:
         return encode_predictions(predictions, bare=decoded.bare)
 
 
+def _prediction_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelpack-predict")
+
+
 def create_app(model: Any, settings: Settings) -> Starlette:
     """The ASGI app serving ``model`` (a ``PyFuncModel``, already loaded) under ``settings``."""
-    executor = ThreadPoolExecutor(thread_name_prefix="modelpack-predict")
-    invocations = Invocations(model, settings, executor)
+    invocations = Invocations(model, settings)
     version = orjson.dumps({"version": __version__})
 
     async def ping(request: Request) -> Response:
@@ -216,7 +232,6 @@ def create_app(model: Any, settings: Settings) -> Starlette:
             Exception: _internal_error,
         },
     )
-    app.state.executor = executor
     return app
 
 
