@@ -53,7 +53,9 @@ def sklearn_package(tmp_path_factory: pytest.TempPathFactory, elasticnet, wine_f
 
 
 @pytest.fixture(scope="session")
-def mlflow_sklearn_package(tmp_path_factory: pytest.TempPathFactory, elasticnet, wine_frame) -> Path:
+def mlflow_sklearn_package(
+    tmp_path_factory: pytest.TempPathFactory, elasticnet, wine_frame
+) -> Path:
     """The same ElasticNet saved by real MLflow (its default format, skops)."""
     mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
     path = tmp_path_factory.mktemp("mlflow") / "wine"
