@@ -350,3 +350,20 @@ def test_wrong_typed_column_is_refused_by_name(frame: pd.DataFrame, data) -> Non
     with pytest.raises(SignatureMismatch) as info:
         enforce_input(wrong, schema)
     assert f"column '{name}'" in str(info.value)
+
+
+def test_a_frame_that_already_fits_is_passed_through_untouched() -> None:
+    frame = pd.DataFrame({"a": [1.0], "b": np.array([2], dtype="int32"), "s": ["x"]}).astype(
+        {"s": object}
+    )
+    schema = Schema(
+        [
+            ColSpec(DataType.double, "a"),
+            ColSpec(DataType.integer, "b"),
+            ColSpec(DataType.string, "s"),
+        ]
+    )
+    assert enforce_input(frame, schema) is frame
+    # the same schema still refuses what does not fit
+    with pytest.raises(SignatureMismatch, match="column 'b': expected integer, got int64"):
+        enforce_input(frame.astype({"b": "int64"}), schema)
