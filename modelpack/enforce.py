@@ -131,9 +131,7 @@ def _already_fits(df: pd.DataFrame, schema: Schema) -> bool:
     names, dtypes = ready
     if len(df.columns) != len(names) or list(df.columns) != names:
         return False
-    return all(
-        actual == dtype for actual, dtype in zip(df.dtypes.tolist(), dtypes, strict=True)
-    )
+    return all(actual == dtype for actual, dtype in zip(df.dtypes.tolist(), dtypes, strict=True))
 
 
 def _enforce_columns(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
