@@ -104,7 +104,7 @@ def _ready_dtypes(schema: Schema) -> tuple[list[str], list[np.dtype]] | None:
     Worked out once per schema and kept on it: the server asks for every request."""
     cached = schema.__dict__.get("_ready_dtypes", False)
     if cached is not False:
-        return cached  # type: ignore[no-any-return]
+        return cached
     names: list[str] = []
     dtypes: list[np.dtype] = []
     ready: tuple[list[str], list[np.dtype]] | None = (names, dtypes)

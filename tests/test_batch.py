@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import modelpack
 from modelpack.batch import predict_file
+from modelpack.batchio import prediction_columns
 from modelpack.cli import main
 from modelpack.errors import InvalidArgument, SignatureMismatch
 
@@ -170,9 +171,14 @@ def test_cli_errors_are_one_line(sklearn_package: Path, args: list[str], message
     assert result.output.count("\n") == 1
 
 
-def test_table_output_needs_tabular_input(tmp_path: Path, model, wine_frame) -> None:
-    body = {"inputs": wine_frame.head(2).to_dict(orient="list")}
+def test_json_inputs_envelope_to_csv(tmp_path: Path, model, wine_frame, expected) -> None:
+    body = {"inputs": wine_frame.head(5).to_dict(orient="list")}
     (tmp_path / "in.json").write_text(json.dumps(body))
-    with pytest.raises(InvalidArgument, match="a table output needs tabular input"):
-        predict_file(model, str(tmp_path / "in.json"), str(tmp_path / "out.csv"))
-    assert not (tmp_path / "out.csv").exists()
+    predict_file(model, str(tmp_path / "in.json"), str(tmp_path / "out.csv"))
+    out = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_allclose(out["prediction"], expected[:5], rtol=1e-12)
+
+
+def test_predictions_that_are_not_one_per_row_do_not_fit_a_table() -> None:
+    with pytest.raises(InvalidArgument, match="only one prediction .* per input row fits a table"):
+        prediction_columns(np.zeros((2, 2, 2)), rows=2)

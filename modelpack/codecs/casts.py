@@ -34,15 +34,24 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {_short(value)}"
 
 
-def _mismatch(name: str, expected: str, found: str) -> SignatureMismatch:
-    return SignatureMismatch(f"column '{name}': expected {expected}, got {found}")
+def _mismatch(
+    name: str, expected: str, found: str, row: int | None = None, why: str = ""
+) -> SignatureMismatch:
+    where = f" (row {row})" if row is not None else ""
+    return SignatureMismatch(
+        f"column '{name}': expected {expected}, got {found}{where}{why}",
+        column=name,
+        row=row,
+        reason=f"expected {expected}, got {found}{why}",
+    )
 
 
-def _first_bad(values: Sequence[Any], ok: Callable[[Any], bool]) -> str:
+def _first_bad(values: Sequence[Any], ok: Callable[[Any], bool]) -> tuple[str, int | None]:
+    """The first value ``ok`` refuses, described, and its row."""
     for row, value in enumerate(values):
         if not ok(value):
-            return f"{_describe(value)} (row {row})"
-    return "values of mixed types"
+            return _describe(value), row
+    return "values of mixed types", None
 
 
 def _is_number(value: Any) -> bool:
@@ -67,7 +76,7 @@ def object_array(values: Sequence[Any]) -> np.ndarray:
 
 def _one_dim(arr: np.ndarray, values: Sequence[Any], name: str, expected: str) -> np.ndarray:
     if arr.ndim != 1:
-        raise _mismatch(name, expected, _first_bad(values, lambda v: not isinstance(v, list)))
+        raise _mismatch(name, expected, *_first_bad(values, lambda v: not isinstance(v, list)))
     return arr
 
 
@@ -78,7 +87,7 @@ def _float_cast(target: np.dtype) -> Cast:
         try:
             arr = np.asarray(values, dtype=target)
         except (TypeError, ValueError, OverflowError):
-            raise _mismatch(name, label, _first_bad(values, _is_number)) from None
+            raise _mismatch(name, label, *_first_bad(values, _is_number)) from None
         return _one_dim(arr, values, name, label)
 
     return cast
@@ -89,7 +98,7 @@ def _int_cast(target: np.dtype) -> Cast:
     info = np.iinfo(target)
 
     def bad(name: str, row: int, value: Any, why: str = "") -> SignatureMismatch:
-        return _mismatch(name, label, f"{_describe(value)} (row {row}){why}")
+        return _mismatch(name, label, _describe(value), row, why)
 
     def check(name: str, row: int, value: Any) -> None:
         number = value
@@ -156,7 +165,7 @@ def _bool_cast(values: Sequence[Any], name: str) -> np.ndarray:
     if all(isinstance(v, bool | np.bool_) or v is None for v in values):
         return object_array(values)  # keep None as missing, as enforcement expects
     raise _mismatch(
-        name, "boolean", _first_bad(values, lambda v: isinstance(v, bool | np.bool_) or v is None)
+        name, "boolean", *_first_bad(values, lambda v: isinstance(v, bool | np.bool_) or v is None)
     )
 
 
@@ -171,13 +180,11 @@ def _binary_cast(values: Sequence[Any], name: str) -> np.ndarray:
             out[row] = value
             continue
         if not isinstance(value, str):
-            raise _mismatch(name, "binary (base64 text)", f"{_describe(value)} (row {row})")
+            raise _mismatch(name, "binary (base64 text)", _describe(value), row)
         try:
             out[row] = base64.b64decode(value, validate=False)
         except (binascii.Error, ValueError):
-            raise _mismatch(
-                name, "binary (base64 text)", f"text that is not base64 (row {row})"
-            ) from None
+            raise _mismatch(name, "binary (base64 text)", "text that is not base64", row) from None
     return out
 
 
@@ -218,7 +225,7 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
             return np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError):
             raise _mismatch(
-                name, str(dtype), _first_bad(values, lambda v: _fits(v, dtype))
+                name, str(dtype), *_first_bad(values, lambda v: _fits(v, dtype))
             ) from None
 
     return cast

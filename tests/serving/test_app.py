@@ -338,8 +338,10 @@ def test_timeout_answers_504_and_the_next_request_is_served() -> None:
 
 
 def test_a_slow_call_after_many_fast_ones_sends_predictions_back_to_threads() -> None:
-    """Small requests of a fast model run on the event loop, where the timeout cannot cut them:
-    the first slow one finishes late, and the next one is cut at the limit again."""
+    """Small requests of a fast model may run on the event loop, where the timeout cannot cut
+    them: at most the first slow one finishes late, and the next one is cut at the limit again.
+    (Whether the first one ran inline depends on how fast the 40 before it were, so a loaded
+    machine may answer it with 504 as well.)"""
 
     def predict(data: Any, params: Any) -> Any:
         if data["x"].iloc[0] > 0:
@@ -352,7 +354,8 @@ def test_a_slow_call_after_many_fast_ones_sends_predictions_back_to_threads() ->
             assert post(client, {"inputs": {"x": [0.0]}}).status_code == 200
         late = post(client, {"inputs": {"x": [1.0]}})
         cut = post(client, {"inputs": {"x": [1.0]}})
-    assert (late.status_code, cut.status_code) == (200, 504)
+    assert late.status_code in (200, 504)
+    assert cut.status_code == 504
 
 
 def _broken(data: Any, params: Any) -> Any:
