@@ -46,6 +46,15 @@ model_uri_option = click.option(
 )
 
 
+env_manager_option = click.option(
+    "--env-manager",
+    type=click.Choice(["local", "uv", "virtualenv", "conda"]),
+    default="local",
+    show_default=True,
+    help="Where the model runs; only 'local' (this Python environment) so far.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["--help"]})
 @click.version_option(__version__, prog_name="modelpack")
 def main() -> None:
@@ -72,13 +81,7 @@ def info(model_uri: str, as_json: bool) -> None:
     "-w", "--workers", type=int, default=None, help="Server processes, each with the model."
 )
 @click.option("-t", "--timeout", type=float, default=None, help="Seconds per request before a 504.")
-@click.option(
-    "--env-manager",
-    type=click.Choice(["local", "uv", "virtualenv", "conda"]),
-    default="local",
-    show_default=True,
-    help="Where the model runs; only 'local' (this Python environment) so far.",
-)
+@env_manager_option
 @click.option(
     "--debug", is_flag=True, default=None, help="Tracebacks in error responses; debug logging."
 )
@@ -144,13 +147,7 @@ def serve(
     help="Rows read, scored and written at a time (CSV, JSON Lines, Parquet).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option(
-    "--env-manager",
-    type=click.Choice(["local", "uv", "virtualenv", "conda"]),
-    default="local",
-    show_default=True,
-    help="Where the model runs; only 'local' (this Python environment) so far.",
-)
+@env_manager_option
 @handle_errors
 def predict(
     model_uri: str,
