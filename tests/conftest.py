@@ -7,22 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from winedata import WINE_COLUMNS
 
 import modelpack
-
-WINE_COLUMNS = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-]
 
 
 @pytest.fixture(scope="session")

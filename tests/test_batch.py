@@ -180,5 +180,5 @@ def test_json_inputs_envelope_to_csv(tmp_path: Path, model, wine_frame, expected
 
 
 def test_predictions_that_are_not_one_per_row_do_not_fit_a_table() -> None:
-    with pytest.raises(InvalidArgument, match="only one prediction .* per input row fits a table"):
+    with pytest.raises(InvalidArgument, match=r"only one prediction .* per input row fits a table"):
         prediction_columns(np.zeros((2, 2, 2)), rows=2)

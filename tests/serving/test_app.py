@@ -11,10 +11,10 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from conftest import WINE_COLUMNS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import request_bodies
+from winedata import WINE_COLUMNS
 
 from modelpack import __version__
 from modelpack.pyfunc import PyFuncModel
