@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck unit demo bench clean
+.PHONY: install system-deps test lint typecheck unit demo bench clean
 
 # torch==2.13.0 first: pip takes the local CPU wheel, and nothing after may pull another torch.
 $(STAMP): pyproject.toml
@@ -24,7 +24,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# Docker's daemon and debootstrap for the container tests (apt, only when missing).
+system-deps:
+	@bash .ci/system-deps
+
+unit: install system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
