@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpack.errors import InvalidParams, SignatureMismatch
+from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch
 from modelpack.schema import (
     AnyType,
     Array,
@@ -50,9 +50,18 @@ def _short(value: Any) -> str:
 
 def enforce_input(data: Any, schema: Schema) -> Any:
     """Check and convert ``data`` against an input schema."""
-    if schema.is_tensor_spec():
-        return _enforce_tensors(data, schema)
-    return _enforce_columns(_to_frame(data, schema), schema)
+    try:
+        if schema.is_tensor_spec():
+            return _enforce_tensors(data, schema)
+        return _enforce_columns(_to_frame(data, schema), schema)
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, ModelpackError):
+            raise
+        # pandas and numpy refuse odd shapes and values in their own words: still bad input.
+        text = " ".join(str(exc).split())[:200]
+        raise SignatureMismatch(
+            f"the input ({type(data).__name__}) does not fit the model's signature: {text}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ class PyFuncModel:
         except ModelpackError:
             raise
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            text = str(exc).strip()
+            first = text.splitlines()[0][:200] if text else ""
             raise PredictionFailed(
                 f"the model raised {type(exc).__name__}" + (f": {first}" if first else "")
             ) from exc

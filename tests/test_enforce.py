@@ -367,3 +367,12 @@ def test_a_frame_that_already_fits_is_passed_through_untouched() -> None:
     # the same schema still refuses what does not fit
     with pytest.raises(SignatureMismatch, match="column 'b': expected integer, got int64"):
         enforce_input(frame.astype({"b": "int64"}), schema)
+
+
+def test_inputs_pandas_cannot_shape_are_a_signature_mismatch() -> None:
+    schema = Schema([ColSpec(DataType.double, "x")])
+    with pytest.raises(SignatureMismatch) as info:
+        enforce_input(np.array(None), schema)
+    assert str(info.value) == (
+        "the input (ndarray) does not fit the model's signature: Must pass 2-d input. shape=()"
+    )

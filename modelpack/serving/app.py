@@ -188,15 +188,8 @@ class Invocations:
             decoded = Decoded(decode_csv(body, self._plan, dtypes=self._csv_dtypes))
         else:
             decoded = decode_json(body, self._plan, orient=media.orient)
-        try:
-            predictions = self._model.predict(decoded.data, decoded.params)
-        except ModelpackError:
-            raise
-        except Exception as exc:  # whatever the model raises is a 400, as in MLflow
-            first = " ".join(str(exc).split())[:200]
-            raise PredictionFailed(
-                f"the model raised {type(exc).__name__}" + (f": {first}" if first else "")
-            ) from exc
+        # PyFuncModel.predict turns whatever the model raises into PredictionFailed (a 400).
+        predictions = self._model.predict(decoded.data, decoded.params)
         return encode_predictions(predictions, bare=decoded.bare)
 
 
