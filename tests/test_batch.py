@@ -182,3 +182,21 @@ def test_json_inputs_envelope_to_csv(tmp_path: Path, model, wine_frame, expected
 def test_predictions_that_are_not_one_per_row_do_not_fit_a_table() -> None:
     with pytest.raises(InvalidArgument, match=r"only one prediction .* per input row fits a table"):
         prediction_columns(np.zeros((2, 2, 2)), rows=2)
+
+
+def test_progress_goes_to_stderr_when_asked(
+    tmp_path: Path, model, wine_frame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wine_frame.to_csv(tmp_path / "in.csv", index=False)
+    predict_file(model, str(tmp_path / "in.csv"), str(tmp_path / "out.json"), progress=True)
+    err = capsys.readouterr().err
+    assert err.endswith("\n")
+    assert err.rstrip().split("\r")[-1].startswith("200 rows in ")
+
+
+def test_no_progress_by_default_when_stderr_is_not_a_terminal(
+    tmp_path: Path, model, wine_frame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wine_frame.to_csv(tmp_path / "in.csv", index=False)
+    predict_file(model, str(tmp_path / "in.csv"), str(tmp_path / "out.json"))
+    assert capsys.readouterr().err == ""
