@@ -159,6 +159,14 @@ def open_package(
     code = pyfunc_conf.get("code") or conf.get("code")
     if code:
         code_dir = str(path / code)
+        if not settings.allow_pickle:
+            # Code put first on sys.path can shadow any library the model imports: as much a
+            # way to run the package's code as unpickling is.
+            raise PickleRefused(
+                f"{code_dir} holds Python code that loading would import, and "
+                "MODELPACK_ALLOW_PICKLE is false; load it only if you trust its source "
+                "(set MODELPACK_ALLOW_PICKLE=true)"
+            )
         if code_dir not in sys.path:
             sys.path.insert(0, code_dir)
     return Package(path, metadata, flavor, conf, pyfunc_conf)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,16 @@ def test_package_with_only_unknown_flavors_is_refused(tmp_path: Path) -> None:
     (tmp_path / "MLmodel").write_text("flavors:\n  h2o: {data: model.h2o}\n")
     with pytest.raises(UnknownFlavor, match=r"the package's flavors \['h2o'\] include none"):
         modelpack.load_model(tmp_path)
+
+
+def test_package_code_is_refused_when_pickle_is_disallowed(tmp_path: Path, elasticnet) -> None:
+    from modelpack.errors import PickleRefused
+    from modelpack.settings import Settings
+
+    src = tmp_path / "sklearn_shadow_for_test.py"
+    src.write_text("raise SystemExit('package code ran')\n")
+    modelpack.save_model(elasticnet, tmp_path / "m", code_paths=[src])
+    with pytest.raises(PickleRefused) as info:
+        modelpack.load_model(tmp_path / "m", settings=Settings(allow_pickle=False))
+    assert str(info.value).startswith(f"{tmp_path / 'm' / 'code'} holds Python code")
+    assert str(tmp_path / "m" / "code") not in sys.path
