@@ -19,7 +19,7 @@ import pandas as pd
 
 from modelpack.codecs import InputPlan, csv_dtypes, decode_json, decode_value, jsonable
 from modelpack.codecs.output import encode_predictions
-from modelpack.errors import InvalidArgument, MalformedInput, MissingDependency
+from modelpack.errors import InvalidArgument, MalformedInput, MissingDependency, one_line
 
 __all__ = ["FORMATS", "Chunk", "Writer", "format_of", "open_writer", "read_chunks"]
 
@@ -100,7 +100,7 @@ def _csv_chunks(source: IO[bytes], plan: InputPlan, batch_size: int) -> Iterator
             yield Chunk(plan.cast_frame(frame), None, first, frame)
             first += len(frame)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise MalformedInput(f"the CSV cannot be read: {' '.join(str(exc).split())}") from None
+        raise MalformedInput(f"the CSV cannot be read: {one_line(exc, None)}") from None
 
 
 def _delimiter(source: IO[bytes]) -> str:

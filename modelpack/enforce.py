@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from modelpack.enforce_tensors import enforce_tensors
-from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch
+from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch, one_line, short_repr
 from modelpack.schema import (
     AnyType,
     Array,
@@ -42,10 +42,7 @@ _MISSING_HINT = (
 
 
 def _short(value: Any) -> str:
-    if isinstance(value, np.generic):
-        value = value.item()
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return short_repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def enforce_input(data: Any, schema: Schema) -> Any:
@@ -58,9 +55,8 @@ def enforce_input(data: Any, schema: Schema) -> Any:
         if isinstance(exc, ModelpackError):
             raise
         # pandas and numpy refuse odd shapes and values in their own words: still bad input.
-        text = " ".join(str(exc).split())[:200]
         raise SignatureMismatch(
-            f"the input ({type(data).__name__}) does not fit the model's signature: {text}"
+            f"the input ({type(data).__name__}) does not fit the model's signature: {one_line(exc)}"
         ) from None
 
 

@@ -53,7 +53,26 @@ __all__ = [
     "SignatureMismatch",
     "UnknownFlavor",
     "UnsupportedMediaType",
+    "clip",
+    "one_line",
+    "short_repr",
 ]
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """A value as messages quote it: its repr, cut short (messages never echo whole inputs)."""
+    return clip(repr(value), limit)
+
+
+def one_line(exc: BaseException, limit: int | None = 200) -> str:
+    """A library's exception text on one line, cut to ``limit`` characters (None: not cut)."""
+    text = " ".join(str(exc).split())
+    return text if limit is None else clip(text, limit)
 
 
 class ModelpackError(Exception):

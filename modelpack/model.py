@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from modelpack.errors import InvalidModel, ModelNotFound
+from modelpack.errors import InvalidModel, ModelNotFound, one_line
 from modelpack.schema import ModelSignature, ParamSchema, Schema
 
 __all__ = ["MLMODEL_FILE", "PYFUNC", "Model"]
@@ -79,7 +79,9 @@ class Model:
         try:
             data = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise InvalidModel(f"{file} is not a readable YAML file: {_one_line(exc)}") from None
+            raise InvalidModel(
+                f"{file} is not a readable YAML file: {one_line(exc, None)}"
+            ) from None
         if not isinstance(data, dict):
             raise InvalidModel(f"{file} does not hold a YAML mapping")
         return cls.from_dict(data, where=str(file))
@@ -98,7 +100,7 @@ class Model:
             try:
                 signature = ModelSignature.from_dict(raw_sig)
             except (ValueError, TypeError, KeyError) as exc:
-                raise InvalidModel(f"{where}: invalid signature: {_one_line(exc)}") from None
+                raise InvalidModel(f"{where}: invalid signature: {one_line(exc, None)}") from None
         model = cls(
             flavors=flavors,
             signature=signature,
@@ -158,7 +160,3 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model(flavors={sorted(self.flavors)}, signature={self.signature is not None})"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

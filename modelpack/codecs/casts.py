@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpack.errors import SignatureMismatch
+from modelpack.errors import SignatureMismatch, one_line, short_repr
 from modelpack.schema import ColSpec, DataType, TensorSpec
 
 __all__ = ["Cast", "cast_for", "cast_values", "object_array"]
@@ -25,13 +25,8 @@ Cast = Callable[[Sequence[Any], str], Any]
 """Converts one column's values (a list, or a 1-d array); the ``str`` names it in messages."""
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {_short(value)}"
+    return f"{type(value).__name__} {short_repr(value)}"
 
 
 def _mismatch(
@@ -193,7 +188,7 @@ def _datetime_cast(values: Sequence[Any], name: str) -> np.ndarray:
     try:
         parsed = pd.to_datetime(series)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise _mismatch(name, "datetime", _one_line(exc)) from None
+        raise _mismatch(name, "datetime", one_line(exc)) from None
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         raise _mismatch(name, "datetime", f"{parsed.dtype}; only timezone-naive values")
     return parsed.astype("datetime64[ns]").to_numpy()
@@ -256,8 +251,3 @@ def cast_for(spec: ColSpec | TensorSpec | None) -> Cast:
     if isinstance(spec.type, DataType):
         return _DATA_CASTS[spec.type]
     return _keep
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 200 else text[:197] + "..."

@@ -16,7 +16,7 @@ import orjson
 import pandas as pd
 
 from modelpack.codecs.plan import InputPlan
-from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
+from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch, one_line
 from modelpack.schema import ColSpec, DataType, TensorSpec
 
 __all__ = ["csv_dtypes", "decode_csv"]
@@ -78,7 +78,7 @@ def decode_csv(body: bytes | str, plan: InputPlan, *, dtypes: Any = None) -> pd.
     except ModelpackError:
         raise
     except Exception as exc:  # pandas raises many types for bad text
-        raise MalformedInput(f"Failed to parse input as CSV: {_one_line(exc)}") from None
+        raise MalformedInput(f"Failed to parse input as CSV: {one_line(exc)}") from None
     return _finish(df, plan)
 
 
@@ -215,8 +215,3 @@ def _json_cells(column: pd.Series, name: str) -> np.ndarray:
                 f"column '{name}': expected JSON text in each cell, got something else (row {row})"
             ) from None
     return out
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 200 else text[:197] + "..."

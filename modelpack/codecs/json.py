@@ -18,7 +18,7 @@ import pandas as pd
 
 from modelpack.codecs.casts import cast_values
 from modelpack.codecs.plan import InputPlan
-from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
+from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch, clip, one_line
 from modelpack.schema import ColSpec, DataType, TensorSpec
 
 __all__ = ["ENVELOPES", "Decoded", "decode_json", "decode_value", "loads"]
@@ -56,7 +56,7 @@ def loads(body: bytes | str) -> Any:
         return _stdlib_json.loads(text)
     except (ValueError, RecursionError):
         raise MalformedInput(
-            f"Invalid input: the body is not valid JSON ({_one_line(first)})"
+            f"Invalid input: the body is not valid JSON ({one_line(first)})"
         ) from None
 
 
@@ -83,7 +83,7 @@ def decode_value(
     except Exception as exc:  # bad input must never become a 500
         _log.debug("decoding failed", exc_info=True)
         raise MalformedInput(
-            f"the input cannot be read: {type(exc).__name__}: {_one_line(exc)}"
+            f"the input cannot be read: {type(exc).__name__}: {one_line(exc)}"
         ) from None
 
 
@@ -117,7 +117,7 @@ def _decode(value: Any, plan: InputPlan, orient: str | None) -> Decoded:
             return Decoded(data, params, bare=True)
         if "data" in value and _SPLIT_KEYS.issuperset(value):
             return Decoded(_split(value, plan, "body"))  # MLflow 1.x: a bare split object
-        fields = [_short(str(k)) for k in list(value)[:10]]
+        fields = [clip(str(k), 40) for k in list(value)[:10]]
         raise MalformedInput(f"{_ENVELOPE_RULE}; got an object with the fields {fields}")
     if isinstance(value, list):
         return Decoded(_records(value, plan, "body"))  # MLflow 1.x: a bare records list
@@ -139,7 +139,7 @@ def _split(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
             f"{where}: the split format is an object with 'columns' and 'data', got {_kind(value)}"
         )
     if "data" not in value or not _SPLIT_KEYS.issuperset(value):
-        extra = sorted(_short(str(k)) for k in value if k not in _SPLIT_KEYS)[:10]
+        extra = sorted(clip(str(k), 40) for k in value if k not in _SPLIT_KEYS)[:10]
         raise MalformedInput(
             f"{where}: the split format has a 'data' field and optionally 'columns' and "
             f"'index'" + (f"; unexpected fields {extra}" if extra else "; 'data' is missing")
@@ -215,7 +215,7 @@ def _pandas(build: Callable[[], pd.DataFrame], where: str) -> pd.DataFrame:
         return build()
     except (TypeError, ValueError, KeyError, IndexError, AssertionError) as exc:
         raise MalformedInput(
-            f"{where}: the data is not a valid DataFrame representation: {_one_line(exc)}"
+            f"{where}: the data is not a valid DataFrame representation: {one_line(exc)}"
         ) from None
 
 
@@ -295,7 +295,7 @@ def _convert(value: Any, spec: ColSpec | TensorSpec | None, name: str) -> Any:
     except (TypeError, ValueError, OverflowError) as exc:
         label = str(dtype) if dtype is not None else "an array"
         raise SignatureMismatch(
-            f"input '{name}': cannot be read as {label}: {_one_line(exc)}"
+            f"input '{name}': cannot be read as {label}: {one_line(exc)}"
         ) from None
 
 
@@ -348,11 +348,3 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return type(value).__name__
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(exc: BaseException) -> str:
-    return _short(" ".join(str(exc).split()), 200)

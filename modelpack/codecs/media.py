@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from modelpack.errors import UnsupportedMediaType
+from modelpack.errors import UnsupportedMediaType, clip
 
 __all__ = ["CSV_TYPES", "JSON_TYPES", "MediaType", "parse_content_type"]
 
@@ -53,7 +53,7 @@ def _parse(header: str) -> MediaType:
         if part:
             key, _, value = part.partition("=")
             params[key.strip().lower()] = value.strip().strip('"')
-    shown = _short(header)
+    shown = clip(header, 80)
     if mime in JSON_TYPES:
         kind: Literal["json", "csv"] = "json"
     elif mime in CSV_TYPES:
@@ -63,7 +63,7 @@ def _parse(header: str) -> MediaType:
     charset = params.pop("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(
-            f"unsupported charset '{_short(charset)}' in Content-Type '{shown}'; "
+            f"unsupported charset '{clip(charset, 80)}' in Content-Type '{shown}'; "
             "request bodies must be UTF-8"
         )
     orient = None
@@ -72,7 +72,7 @@ def _parse(header: str) -> MediaType:
         orient = _ORIENTS.get(value.lower())
         if orient is None:
             raise UnsupportedMediaType(
-                f"unsupported format '{_short(value)}' in Content-Type '{shown}'; "
+                f"unsupported format '{clip(value, 80)}' in Content-Type '{shown}'; "
                 "use format=pandas-split or format=pandas-records (MLflow 1.x), or none"
             )
     if params:
@@ -81,7 +81,3 @@ def _parse(header: str) -> MediaType:
             "only charset (and format for JSON) are understood"
         )
     return MediaType(kind, orient)
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from modelpack.errors import InvalidOutput
+from modelpack.errors import InvalidOutput, one_line
 
 __all__ = ["encode_predictions", "jsonable"]
 
@@ -36,7 +36,7 @@ def encode_predictions(predictions: Any, *, bare: bool = False) -> bytes:
     except (orjson.JSONEncodeError, TypeError, ValueError) as exc:
         raise InvalidOutput(
             f"the model's output cannot be encoded as JSON ({type(predictions).__name__}): "
-            f"{' '.join(str(exc).split())[:200]}"
+            f"{one_line(exc)}"
         ) from None
 
 

@@ -14,15 +14,10 @@ import numpy as np
 import pandas as pd
 
 from modelpack.codecs.casts import Cast, cast_for, object_array
-from modelpack.errors import MalformedInput
+from modelpack.errors import MalformedInput, one_line
 from modelpack.schema import ColSpec, DataType, ParamSchema, Schema, TensorSpec
 
 __all__ = ["InputPlan"]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 class InputPlan:
@@ -127,7 +122,7 @@ class InputPlan:
                 matrix, columns=self.columns_index(names), index=_index(index), copy=False
             )
         except ValueError as exc:
-            raise MalformedInput(f"the data is not a valid table: {_one_line(exc)}") from None
+            raise MalformedInput(f"the data is not a valid table: {one_line(exc)}") from None
 
     def cast_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         """An existing DataFrame (from pandas' own readers) with columns cast to the schema."""
@@ -172,7 +167,7 @@ class InputPlan:
             if idx is not None:
                 df.index = idx
         except (TypeError, ValueError) as exc:
-            raise MalformedInput(f"the data is not a valid table: {_one_line(exc)}") from None
+            raise MalformedInput(f"the data is not a valid table: {one_line(exc)}") from None
         df.columns = self.columns_index(names)
         return df
 
@@ -192,7 +187,7 @@ def _index(index: Sequence[Any] | pd.Index | None) -> pd.Index | None:
     try:
         return pd.Index(object_array(index) if _nested(index) else index)
     except (TypeError, ValueError) as exc:
-        raise MalformedInput(f"'index' is not a valid index: {_one_line(exc)}") from None
+        raise MalformedInput(f"'index' is not a valid index: {one_line(exc)}") from None
 
 
 def _nested(values: Sequence[Any]) -> bool:
