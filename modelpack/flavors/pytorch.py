@@ -7,15 +7,10 @@ The layout is MLflow's: ``data/model.pt2``, or ``data/model.pth`` with
 from __future__ import annotations
 
 import importlib
-import io
-import json
 import os
 import pickle
-import re
-import tempfile
 import types
 import warnings
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +21,7 @@ import pandas as pd
 from modelpack.errors import BadRequest, InvalidArgument, InvalidModel, InvalidParams
 from modelpack.example import example_data
 from modelpack.flavors import SavedFlavor, module_loaded, require
-from modelpack.references import pickle_modules
+from modelpack.flavors.torch_files import is_torchscript, pt2_is_pickle_free, zip_pickle_modules
 from modelpack.settings import Settings
 
 __all__ = ["FORMATS", "PyTorchFlavor", "load_model", "save_model"]
@@ -40,11 +35,6 @@ PICKLE_MODULE_INFO = "pickle_module_info.txt"
 # exactly what MLflow's module produces; loading needs only the standard unpickler.
 MLFLOW_PICKLE_MODULE = "mlflow.pytorch.pickle_module"
 _CLOUDPICKLE_NAMES = {MLFLOW_PICKLE_MODULE, "cloudpickle", "pickle"}
-
-# pt2 records that are safe without unpickling: short text metadata and raw tensor bytes.
-_TEXT_RECORDS = {"version", "archive_format", "archive_version", "byteorder", "serialization_id"}
-_TEXT_CONTENT = re.compile(rb"[A-Za-z0-9._-]{1,64}\n?")
-_PAYLOAD_CONFIG = re.compile(r"(?:^|/)data/(?:weights|constants)/[^/]+_config\.json$")
 
 _InputSpec = tuple[str, tuple[int, ...]]
 """dtype name and shape (-1 for free sizes) of an exported model's input."""
@@ -99,7 +89,7 @@ class PyTorchFlavor:
                     torch.jit.save(obj, str(data / PICKLE_FILE))
             else:
                 torch.save(obj, data / PICKLE_FILE, pickle_module=_cloudpickle_module())
-                modules |= _zip_pickle_modules(data / PICKLE_FILE)
+                modules |= zip_pickle_modules(data / PICKLE_FILE)
                 requirements.append("cloudpickle")
         conf = {
             "model_data": DATA_DIR,
@@ -141,7 +131,7 @@ class PyTorchFlavor:
         if (path / data / PICKLE_FILE).is_file():
             return f"{data}/{PICKLE_FILE}"
         pt2 = path / data / PT2_FILE
-        if pt2.is_file() and not _pt2_is_pickle_free(pt2):
+        if pt2.is_file() and not pt2_is_pickle_free(pt2):
             return f"{data}/{PT2_FILE}"
         return None
 
@@ -213,18 +203,6 @@ def _cloudpickle_module() -> types.ModuleType:
     return module
 
 
-def _zip_pickle_modules(file: Path) -> set[str]:
-    """Modules named by the pickle inside a ``torch.save`` archive."""
-    with zipfile.ZipFile(file) as archive:
-        name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
-        if name is None:
-            return set()
-        with tempfile.TemporaryDirectory() as tmp:
-            dest = Path(tmp) / "data.pkl"
-            dest.write_bytes(archive.read(name))
-            return pickle_modules(dest)
-
-
 # ---------------------------------------------------------------------------------------------
 # loading
 
@@ -234,7 +212,7 @@ def _load(data: Path, device: str) -> tuple[Any, _InputSpec | None]:
     torch = require("torch", PyTorchFlavor.name)
     pth, pt2 = data / PICKLE_FILE, data / PT2_FILE
     if pth.is_file():
-        if _is_torchscript(pth):
+        if is_torchscript(pth):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 model = torch.jit.load(str(pth), map_location="cpu")
@@ -270,14 +248,6 @@ def _pickle_module(data: Path) -> Any:
         ) from None
 
 
-def _is_torchscript(file: Path) -> bool:
-    try:
-        with zipfile.ZipFile(file) as archive:
-            return any(n.endswith("/constants.pkl") for n in archive.namelist())
-    except zipfile.BadZipFile:
-        return False  # a legacy (pre-1.6) torch.save file: plain pickle
-
-
 def _placeholder(program: Any) -> _InputSpec | None:
     """dtype and shape (-1 for free sizes) of an exported program's single user input."""
     user_inputs = set(program.graph_signature.user_inputs)
@@ -291,55 +261,6 @@ def _placeholder(program: Any) -> _InputSpec | None:
     val = specs[0]
     shape = tuple(d if isinstance(d, int) else -1 for d in val.shape)
     return str(val.dtype).removeprefix("torch."), shape
-
-
-def _pt2_is_pickle_free(file: Path) -> bool:
-    """True when loading the archive unpickles nothing beyond what ``weights_only`` allows.
-
-    ``torch.export.load`` unpickles (unrestricted) weights marked ``use_pickle``, custom objects
-    and, as a fallback, sample inputs; an archive written by ``torch.export.save`` for plain
-    tensors holds none of those.
-    """
-    torch = require("torch", PyTorchFlavor.name)
-    try:
-        archive = zipfile.ZipFile(file)
-    except zipfile.BadZipFile:
-        return False
-    with archive:
-        names = [i.filename for i in archive.infolist() if not i.is_dir()]
-        raw: set[str] = set()
-        for name in names:
-            if not _PAYLOAD_CONFIG.search(name):
-                continue
-            folder = name.rsplit("/", 1)[0]
-            try:
-                config = json.loads(archive.read(name)).get("config", {})
-            except ValueError:
-                return False
-            for meta in config.values():
-                if isinstance(meta, dict) and meta.get("use_pickle") is False:
-                    raw.add(f"{folder}/{meta.get('path_name')}")
-        for name in names:
-            if name in raw:
-                continue
-            content = archive.read(name)
-            if name.rsplit("/", 1)[-1] in _TEXT_RECORDS and _TEXT_CONTENT.fullmatch(content):
-                continue
-            if _is_json(content):
-                continue
-            try:
-                torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
-            except Exception:
-                return False
-    return True
-
-
-def _is_json(content: bytes) -> bool:
-    try:
-        json.loads(content)
-    except ValueError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
