@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelpack.datatypes import ValueType, type_name
 from modelpack.enforce_tensors import enforce_tensors
 from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch, one_line, short_repr
 from modelpack.schema import (
@@ -28,8 +29,6 @@ from modelpack.schema import (
     ParamSchema,
     ParamSpec,
     Schema,
-    ValueType,
-    type_name,
 )
 
 __all__ = ["enforce_input", "enforce_params", "validate_param"]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelpack.datatypes import ValueType
 from modelpack.errors import SchemaError
 from modelpack.schema import (
     AnyType,
@@ -22,7 +23,6 @@ from modelpack.schema import (
     Property,
     Schema,
     TensorSpec,
-    ValueType,
 )
 
 __all__ = ["infer_params_schema", "infer_schema", "infer_signature", "numpy_to_datatype"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelpack.datatypes import type_name
 from modelpack.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requirements
 from modelpack.errors import ModelpackError
 from modelpack.example import load_input_example
 from modelpack.flavors import registry
 from modelpack.model import PYFUNC, Model
-from modelpack.schema import ColSpec, Schema, TensorSpec, type_name
+from modelpack.schema import ColSpec, Schema, TensorSpec
 from modelpack.settings import Settings
 from modelpack.uris import resolve
 

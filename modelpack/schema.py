@@ -6,11 +6,21 @@ import datetime as _dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Union
 
 import numpy as np
 
+from modelpack.datatypes import (
+    AnyType,
+    Array,
+    DataType,
+    Map,
+    Object,
+    Property,
+    ValueType,
+    require_key,
+    type_from_dict,
+)
 from modelpack.errors import SchemaError
 
 __all__ = [
@@ -29,166 +39,6 @@ __all__ = [
 ]
 
 
-class DataType(Enum):
-    """Scalar column types, named as in MLflow."""
-
-    boolean = 1
-    integer = 2
-    long = 3
-    float = 4
-    double = 5
-    string = 6
-    binary = 7
-    datetime = 8
-
-    def __repr__(self) -> str:
-        return self.name
-
-    def to_numpy(self) -> np.dtype:
-        return np.dtype(_NUMPY[self])
-
-    def to_pandas(self) -> np.dtype:
-        return np.dtype(_PANDAS[self])
-
-    def to_python(self) -> type:
-        return _PYTHON[self]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.name}
-
-
-_NUMPY = {
-    DataType.boolean: "bool",
-    DataType.integer: "int32",
-    DataType.long: "int64",
-    DataType.float: "float32",
-    DataType.double: "float64",
-    DataType.string: "str",
-    DataType.binary: "bytes",
-    DataType.datetime: "datetime64[ns]",
-}
-_PANDAS = {**_NUMPY, DataType.string: "object", DataType.binary: "object"}
-_PYTHON: dict[DataType, type] = {
-    DataType.boolean: bool,
-    DataType.integer: int,
-    DataType.long: int,
-    DataType.float: float,
-    DataType.double: float,
-    DataType.string: str,
-    DataType.binary: bytes,
-    DataType.datetime: _dt.datetime,
-}
-
-
-@dataclass(frozen=True)
-class Array:
-    """A list of ``dtype`` items."""
-
-    dtype: ValueType
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "array", "items": _type_to_dict(self.dtype)}
-
-
-@dataclass(frozen=True)
-class Property:
-    """One named property of an :class:`Object`."""
-
-    name: str
-    dtype: ValueType
-    required: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {self.name: {**_type_to_dict(self.dtype), "required": self.required}}
-
-
-@dataclass(frozen=True)
-class Object:
-    """A dict with known properties."""
-
-    properties: tuple[Property, ...]
-
-    def __post_init__(self) -> None:
-        names = [p.name for p in self.properties]
-        if not names:
-            raise SchemaError("an object type needs at least one property")
-        if len(set(names)) != len(names):
-            raise SchemaError(f"duplicate property names in object type: {sorted(names)}")
-        object.__setattr__(self, "properties", tuple(sorted(self.properties, key=lambda p: p.name)))
-
-    def to_dict(self) -> dict[str, Any]:
-        props: dict[str, Any] = {}
-        for prop in self.properties:
-            props.update(prop.to_dict())
-        return {"type": "object", "properties": props}
-
-
-@dataclass(frozen=True)
-class Map:
-    """A dict with string keys and ``value_type`` values."""
-
-    value_type: ValueType
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "map", "values": _type_to_dict(self.value_type)}
-
-
-@dataclass(frozen=True)
-class AnyType:
-    """Anything, None included; never validated."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "any"}
-
-
-ValueType = Union[DataType, Array, Object, Map, AnyType]  # noqa: UP007 - runtime alias on 3.10
-
-
-def type_name(dtype: ValueType) -> str:
-    """Short human name of a type, for messages: ``double``, ``array<string>``."""
-    if isinstance(dtype, DataType):
-        return dtype.name
-    if isinstance(dtype, Array):
-        return f"array<{type_name(dtype.dtype)}>"
-    if isinstance(dtype, Map):
-        return f"map<{type_name(dtype.value_type)}>"
-    if isinstance(dtype, Object):
-        return "object"
-    return "any"
-
-
-def _type_to_dict(dtype: ValueType) -> dict[str, Any]:
-    return dtype.to_dict()
-
-
-def _type_from_dict(d: Mapping[str, Any]) -> ValueType:
-    kind = d.get("type")
-    if kind == "array":
-        return Array(_type_from_dict(_require(d, "items")))
-    if kind == "object":
-        props = _require(d, "properties")
-        return Object(
-            tuple(
-                Property(name, _type_from_dict(spec), bool(spec.get("required", True)))
-                for name, spec in props.items()
-            )
-        )
-    if kind == "map":
-        return Map(_type_from_dict(_require(d, "values")))
-    if kind == "any":
-        return AnyType()
-    try:
-        return DataType[str(kind)]
-    except KeyError:
-        raise SchemaError(f"unknown data type {kind!r}") from None
-
-
-def _require(d: Mapping[str, Any], key: str) -> Any:
-    if key not in d:
-        raise SchemaError(f"schema element {dict(d)!r} lacks {key!r}")
-    return d[key]
-
-
 @dataclass(frozen=True)
 class ColSpec:
     """A column: its type, an optional name, and whether it must be present."""
@@ -198,7 +48,7 @@ class ColSpec:
     required: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        d = _type_to_dict(self.type)
+        d = self.type.to_dict()
         if self.name is not None:
             d["name"] = self.name
         d["required"] = self.required
@@ -306,9 +156,9 @@ def _spec_from_dict(item: Mapping[str, Any]) -> Spec:
     if not isinstance(item, Mapping):
         raise SchemaError(f"schema elements must be objects, got {item!r}")
     if item.get("type") == "tensor":
-        spec = _require(item, "tensor-spec")
+        spec = require_key(item, "tensor-spec")
         return TensorSpec(np.dtype(spec["dtype"]), tuple(spec["shape"]), item.get("name"))
-    return ColSpec(_type_from_dict(item), item.get("name"), bool(item.get("required", True)))
+    return ColSpec(type_from_dict(item), item.get("name"), bool(item.get("required", True)))
 
 
 @dataclass(frozen=True)
@@ -348,7 +198,7 @@ class ParamSpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ParamSpec:
         kind = d.get("type", d.get("dtype"))
-        dtype = _type_from_dict({**d, "type": kind})
+        dtype = type_from_dict({**d, "type": kind})
         if not isinstance(dtype, DataType | Object):
             raise SchemaError(f"param '{d.get('name')}': unsupported type {kind!r}")
         shape = d.get("shape")

@@ -12,16 +12,13 @@ import pytest
 from modelpack.errors import SchemaError
 from modelpack.infer import infer_signature
 from modelpack.schema import (
-    AnyType,
     Array,
     ColSpec,
     DataType,
     Map,
     ModelSignature,
-    Object,
     ParamSchema,
     ParamSpec,
-    Property,
     Schema,
     TensorSpec,
 )
@@ -110,11 +107,6 @@ def test_colspec_json() -> None:
         "name": "feats",
         "required": False,
     }
-
-
-def test_object_properties_are_sorted() -> None:
-    obj = Object((Property("z", DataType.long), Property("a", AnyType(), required=False)))
-    assert list(obj.to_dict()["properties"]) == ["a", "z"]
 
 
 def test_tensor_spec_json() -> None:
