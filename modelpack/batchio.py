@@ -17,8 +17,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from modelpack.codecs import InputPlan, csv_dtypes, decode_json, decode_value, jsonable
-from modelpack.codecs.output import encode_predictions
+from modelpack.codecs import InputPlan, csv_dtypes, decode_json, decode_value, encode_predictions
 from modelpack.errors import InvalidArgument, MalformedInput, MissingDependency, one_line
 
 __all__ = ["FORMATS", "Chunk", "Writer", "format_of", "open_writer", "read_chunks"]
@@ -199,7 +198,7 @@ class _JsonWriter(Writer):
         self._state = "empty"  # then "list" or, for one non-list answer, "single"
 
     def write(self, chunk: Chunk, predictions: Any) -> None:
-        body = encode_predictions(jsonable(predictions), bare=True)
+        body = encode_predictions(predictions, bare=True)
         if self._state == "single" or (self._state == "list" and not body.startswith(b"[")):
             raise InvalidArgument(
                 "the model returned a value that is not a list for one chunk of the input; "
