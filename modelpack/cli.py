@@ -144,7 +144,8 @@ def serve(
     type=int,
     default=50_000,
     show_default=True,
-    help="Rows read, scored and written at a time (CSV, JSON Lines, Parquet).",
+    help="Rows read, scored and written at a time (CSV, JSON Lines, Parquet), rounded up to a "
+    "multiple of 64 so that chunking never changes the last bit of an answer.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @env_manager_option
@@ -168,7 +169,8 @@ def predict(
     from modelpack.pyfunc import load_model
 
     _local_only(env_manager)
-    model = load_model(model_uri, settings=Settings.from_env())
+    settings = Settings.from_env()
+    model = load_model(model_uri, settings=settings)
     predict_file(
         model,
         input_path,
@@ -177,6 +179,7 @@ def predict(
         output_format=output_format,
         batch_size=batch_size,
         progress=False if quiet else None,
+        json_style=settings.json_style,
     )
 
 

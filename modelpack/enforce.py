@@ -19,6 +19,7 @@ import pandas as pd
 from modelpack.datatypes import ValueType, type_name
 from modelpack.enforce_tensors import enforce_tensors
 from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch, one_line, short_repr
+from modelpack.frames import with_pandas_layout
 from modelpack.schema import (
     AnyType,
     Array,
@@ -140,7 +141,9 @@ def _already_fits(df: pd.DataFrame, schema: Schema) -> bool:
 
 def _enforce_columns(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     if _already_fits(df, schema):
-        return df  # the usual request: decoded by the codecs with the schema's own types
+        # The usual request: decoded by the codecs with the schema's own types. MLflow rebuilds
+        # every frame from its columns; the model gets that layout here too (see frames).
+        return with_pandas_layout(df)
     specs: list[ColSpec] = schema.inputs  # type: ignore[assignment]
     if schema.has_input_names():
         if not all(isinstance(c, str) for c in df.columns):
@@ -157,7 +160,7 @@ def _enforce_columns(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
                 "dropped columns not in the signature: %s", present - set(schema.input_names())
             )
         out = {s.name: _cast_column(df[s.name], s.type, str(s.name)) for s in use}
-        return pd.DataFrame(out, index=df.index, copy=False)
+        return pd.DataFrame(out, index=df.index)  # consolidated, as MLflow's (see frames)
     if df.shape[1] < len(specs):
         raise SignatureMismatch(
             f"the model expects {len(specs)} input column(s), got {df.shape[1]}"
@@ -166,7 +169,7 @@ def _enforce_columns(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         df.columns[i]: _cast_column(df.iloc[:, i], spec.type, str(df.columns[i]))
         for i, spec in enumerate(specs)
     }
-    return pd.DataFrame(out_cols, index=df.index, copy=False)
+    return pd.DataFrame(out_cols, index=df.index)
 
 
 def _mismatch(name: str, expected: str, got: Any, detail: str = "") -> SignatureMismatch:

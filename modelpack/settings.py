@@ -17,6 +17,7 @@ from modelpack.errors import InvalidArgument
 __all__ = ["ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "MODELPACK_"
+_JSON_STYLES = ("compact", "mlflow")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # Fields that also read MLflow's variable of the same meaning when the MODELPACK_ one is unset,
@@ -69,6 +70,16 @@ class Settings:
     """Where downloaded model packages are kept; None means ``~/.cache/modelpack``."""
     max_archive_bytes: int = 20 * 1024**3
     """Largest download or unpacked archive accepted for a remote model URI."""
+    json_style: str = "compact"
+    """Text of JSON predictions: ``compact`` (orjson: no spaces, float32 as the shortest text
+    that reads back as the same float32) or ``mlflow`` (MLflow's text, byte for byte: float32
+    widened to double, ``", "`` separators, bare ``NaN``), for golden files kept from MLflow."""
+
+    def __post_init__(self) -> None:
+        if self.json_style not in _JSON_STYLES:
+            raise InvalidArgument(
+                f"MODELPACK_JSON_STYLE must be one of {list(_JSON_STYLES)}, got {self.json_style!r}"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

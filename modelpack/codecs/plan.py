@@ -15,6 +15,7 @@ import pandas as pd
 
 from modelpack.codecs.casts import Cast, cast_for, object_array
 from modelpack.errors import MalformedInput, one_line
+from modelpack.frames import frame_from_block
 from modelpack.schema import ColSpec, DataType, ParamSchema, Schema, TensorSpec
 
 __all__ = ["InputPlan"]
@@ -116,11 +117,14 @@ class InputPlan:
     def frame_from_matrix(
         self, names: Sequence[Hashable], matrix: np.ndarray, index: Sequence[Any] | None = None
     ) -> pd.DataFrame:
-        """A DataFrame over a 2-d float array (all-double signatures)."""
+        """A DataFrame over a 2-d array of shape (rows, columns), in pandas' layout (``frames``)."""
+        return self._frame_from_block(names, matrix.T, index)
+
+    def _frame_from_block(
+        self, names: Sequence[Hashable], block: np.ndarray, index: Sequence[Any] | None
+    ) -> pd.DataFrame:
         try:
-            return pd.DataFrame(
-                matrix, columns=self.columns_index(names), index=_index(index), copy=False
-            )
+            return frame_from_block(block, self.columns_index(names), _index(index))
         except ValueError as exc:
             raise MalformedInput(f"the data is not a valid table: {one_line(exc)}") from None
 
@@ -153,7 +157,7 @@ class InputPlan:
             )
         if arrays and _same_numeric_dtype(arrays):
             # One 2-d block: ~10x faster to build than a frame from a dict of columns.
-            return self.frame_from_matrix(names, np.column_stack(arrays), idx)
+            return self._frame_from_block(names, np.stack(arrays), idx)
         # Object arrays go in as object Series: pandas 3 would turn text into its str dtype,
         # and MLflow hands models text columns of dtype object.
         data = {
@@ -163,7 +167,7 @@ class InputPlan:
             for i, a in enumerate(arrays)
         }
         try:
-            df = pd.DataFrame(data, copy=False)
+            df = pd.DataFrame(data)  # copied into one block per dtype, as MLflow's frames are
             if idx is not None:
                 df.index = idx
         except (TypeError, ValueError) as exc:

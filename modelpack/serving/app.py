@@ -82,6 +82,7 @@ class Invocations:
         self._csv_dtypes = csv_dtypes(self._plan)  # computed once, not per request
         self._limit = settings.max_body_bytes
         self._timeout = settings.timeout
+        self._json_style = settings.json_style
         self._executor = _prediction_thread()
         self._fast_streak = 0
         """Small requests in a row that took under _INLINE_COST (in a thread or inline)."""
@@ -190,7 +191,7 @@ class Invocations:
             decoded = decode_json(body, self._plan, orient=media.orient)
         # PyFuncModel.predict turns whatever the model raises into PredictionFailed (a 400).
         predictions = self._model.predict(decoded.data, decoded.params)
-        return encode_predictions(predictions, bare=decoded.bare)
+        return encode_predictions(predictions, bare=decoded.bare, style=self._json_style)
 
 
 def _prediction_thread() -> ThreadPoolExecutor:

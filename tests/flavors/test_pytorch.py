@@ -128,8 +128,7 @@ def test_dataframe_in_dataframe_out_as_in_mlflow(tmp_path: Path, net, rows) -> N
     pt_flavor.save_model(net, tmp_path / "m", input_example=frame.head(3))
     ours = modelpack.load_model(tmp_path / "m").predict(frame)
     theirs = mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(frame)
-    # float32 sums may be ordered differently when torch's thread count differs between loads
-    pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-4, atol=1e-5)
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
     assert list(ours.index[:3]) == [0, 2, 4]
 
 
