@@ -24,6 +24,7 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     ├── UnsupportedMediaType (ValueError)       BAD_REQUEST              415  2
     ├── PayloadTooLarge (ValueError)            REQUEST_LIMIT_EXCEEDED   413  2
     ├── RequestTimeout (TimeoutError)           DEADLINE_EXCEEDED        504  1
+    ├── Overloaded (RuntimeError)               TEMPORARILY_UNAVAILABLE  503  1
     ├── ImageBuildFailed (RuntimeError)         INVALID_STATE            500  1
     └── InvalidOutput (TypeError)               INTERNAL_ERROR           500  1
 """
@@ -44,6 +45,7 @@ __all__ = [
     "MissingDependency",
     "ModelNotFound",
     "ModelpackError",
+    "Overloaded",
     "PayloadTooLarge",
     "PickleRefused",
     "PredictionFailed",
@@ -227,6 +229,19 @@ class RequestTimeout(ModelpackError, TimeoutError):
     error_code = "DEADLINE_EXCEEDED"
     status_code = 504
     exit_code = 1
+
+
+class Overloaded(ModelpackError, RuntimeError):
+    """The server cannot take the request now (queue full, shutting down); ``retry_after`` is the
+    number of seconds a client should wait before it tries again (the ``Retry-After`` header)."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    status_code = 503
+    exit_code = 1
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ImageBuildFailed(ModelpackError, RuntimeError):

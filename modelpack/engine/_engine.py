@@ -1,0 +1,345 @@
+"""The engine: a bounded queue in front of one prediction thread that merges requests.
+
+The event loop never runs model code. A request is checked against the signature first (by the
+caller, so that a bad input is the caller's 400 and never fails a merged call), then admitted:
+when ``max_queue`` requests already wait, it is refused at once (503 with Retry-After). The
+prediction thread takes the oldest waiting request and, when batching is on, every waiting request
+with the same columns, dtypes and params, up to ``batch_max_rows`` rows; predicts once; and cuts
+the answer back by row counts. A request whose deadline passes while it waits is answered 504 and
+never predicted; one whose prediction overruns is answered 504 while the prediction finishes, and
+nothing else starts on the model until it has (there is only the one thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from modelpack.engine._batch import merge, merge_key, rows_of, split
+from modelpack.errors import ModelpackError, Overloaded, RequestTimeout
+
+__all__ = ["Engine", "EngineStats"]
+
+_log = logging.getLogger("modelpack.engine")
+
+Predict = Callable[[Any, Mapping[str, Any]], Any]
+"""Predicts checked input with checked params (``PyFuncModel.predict_checked``)."""
+
+
+@dataclass(eq=False)
+class _Job:
+    data: Any
+    params: Mapping[str, Any]
+    rows: int | None
+    key: Hashable | None
+    deadline: float
+    """``time.monotonic()`` after which the answer is no longer wanted."""
+    deliver: Callable[[Any, BaseException | None], None]
+    """Called once, from the prediction thread, with the answer or the error."""
+    abandoned: bool = False
+    """The caller stopped waiting (deadline passed or client gone): never start it."""
+
+
+@dataclass
+class EngineStats:
+    """Counters the engine keeps (updated under its lock or by the prediction thread only)."""
+
+    calls: int = 0
+    """Model calls made."""
+    merged_calls: int = 0
+    """Calls that answered more than one request."""
+    rows: int = 0
+    """Rows predicted in merged calls and in calls of mergeable requests."""
+    expired: int = 0
+    """Requests dropped unpredicted: deadline passed or caller gone while waiting."""
+    refused: int = 0
+    """Requests refused with 503 because the queue was full."""
+
+
+class Engine:
+    """One model's queue and prediction thread.
+
+    ``predict`` is the checked model call (``PyFuncModel.predict_checked``). ``batching`` says
+    whether merging requests leaves every answer's bits unchanged for this model (the flavor
+    knows, see ``PyFuncModel.batch_exact``) and is allowed by the settings.
+    """
+
+    def __init__(
+        self,
+        predict: Predict,
+        *,
+        max_queue: int,
+        batching: bool,
+        batch_max_rows: int,
+        batch_wait_ms: float = 0.0,
+        retry_after: int = 1,
+    ) -> None:
+        self._predict = predict
+        self._max_queue = max_queue
+        self._batching = batching
+        self._batch_max_rows = batch_max_rows
+        self._batch_wait = batch_wait_ms / 1000.0
+        self._retry_after = retry_after
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._accepting = True
+        self._running = False
+        self._busy = False
+        self._unmergeable = False
+        """Set when a merged answer could not be split by rows: never merge again."""
+        self.stats = EngineStats()
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the prediction thread (in the process that serves: threads do not survive fork)."""
+        if self._thread is not None:
+            return
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="modelpack-predict", daemon=True)
+        self._thread.start()
+
+    def stop_accepting(self) -> None:
+        """Refuse new requests (503) from now on; waiting ones are still predicted."""
+        with self._cond:
+            self._accepting = False
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the queue to empty and the current call to return; then
+        answer whatever still waits with 503. True when everything finished in time."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            self._accepting = False
+            while (self._queue or self._busy) and time.monotonic() < end:
+                self._cond.wait(min(0.05, max(0.0, end - time.monotonic())))
+            left = list(self._queue)
+            self._queue.clear()
+            finished = not self._busy
+            self._running = False
+            self._cond.notify_all()
+        for job in left:
+            job.deliver(None, self._overloaded("the server is shutting down"))
+        return finished and not left
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not counting the one being predicted)."""
+        return len(self._queue)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    # -- submitting ------------------------------------------------------------------------------
+
+    async def submit(self, data: Any, params: Mapping[str, Any], deadline: float) -> Any:
+        """The model's answer for checked ``data``, awaited on the running event loop.
+
+        Raises ``Overloaded`` (503) when the queue is full, ``RequestTimeout`` (504) when
+        ``deadline`` (``time.monotonic()``) passes first, or the prediction's own error.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def deliver(result: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits for this answer any more
+
+        job = self._admit(data, params, deadline, deliver)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire, job, future)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            job.abandoned = True  # the client went away: drop it if it has not started
+            raise
+        finally:
+            timer.cancel()
+
+    def submit_sync(self, data: Any, params: Mapping[str, Any], deadline: float) -> Any:
+        """``submit`` for a caller without an event loop (blocks the calling thread)."""
+        done = threading.Event()
+        box: list[Any] = [None, None]
+
+        def deliver(result: Any, error: BaseException | None) -> None:
+            box[0], box[1] = result, error
+            done.set()
+
+        job = self._admit(data, params, deadline, deliver)
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            job.abandoned = True
+            raise self._timeout()
+        if box[1] is not None:
+            raise box[1]
+        return box[0]
+
+    def _admit(
+        self,
+        data: Any,
+        params: Mapping[str, Any],
+        deadline: float,
+        deliver: Callable[[Any, BaseException | None], None],
+    ) -> _Job:
+        mergeable = self._batching and not self._unmergeable
+        rows = rows_of(data) if mergeable else None
+        key = merge_key(data, params) if rows is not None else None
+        job = _Job(data, params, rows, key, deadline, deliver)
+        with self._cond:
+            if not self._accepting:
+                raise self._overloaded("the server is shutting down")
+            if len(self._queue) >= self._max_queue:
+                self.stats.refused += 1
+                raise self._overloaded(
+                    f"{len(self._queue)} requests are already waiting (--max-queue)"
+                )
+            self._queue.append(job)
+            self._cond.notify()
+        return job
+
+    def _expire(self, job: _Job, future: asyncio.Future[Any]) -> None:
+        job.abandoned = True
+        if not future.done():
+            future.set_exception(self._timeout())
+
+    def _overloaded(self, why: str) -> Overloaded:
+        return Overloaded(
+            f"the model is busy: {why}; retry after {self._retry_after} s",
+            retry_after=self._retry_after,
+        )
+
+    def _timeout(self) -> RequestTimeout:
+        return RequestTimeout(
+            "the request was not answered within the time limit (--timeout); a prediction "
+            "that started keeps running until it returns"
+        )
+
+    # -- the prediction thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._running and not self._queue:
+                    self._cond.wait()
+                if not self._running:
+                    return
+                batch = self._take()
+                self._busy = bool(batch)
+            if batch and self._batch_wait and len(batch) == 1 and batch[0].key is not None:
+                batch = self._wait_for_more(batch)
+            try:
+                if batch:
+                    self._call(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _take(self) -> list[_Job]:
+        """The oldest live job and every waiting job it can be merged with (lock held)."""
+        now = time.monotonic()
+        first = None
+        while self._queue:
+            job = self._queue.popleft()
+            if job.abandoned or job.deadline <= now:
+                self._drop(job)
+                continue
+            first = job
+            break
+        if first is None:
+            return []
+        batch = [first]
+        if first.key is None or self._unmergeable:
+            return batch
+        rows = first.rows or 0
+        kept: collections.deque[_Job] = collections.deque()
+        while self._queue:
+            job = self._queue.popleft()
+            if job.abandoned or job.deadline <= now:
+                self._drop(job)
+            elif job.key == first.key and rows + (job.rows or 0) <= self._batch_max_rows:
+                batch.append(job)
+                rows += job.rows or 0
+            else:
+                kept.append(job)
+        self._queue = kept
+        return batch
+
+    def _wait_for_more(self, batch: list[_Job]) -> list[_Job]:
+        """Give other requests ``batch_wait_ms`` to arrive when the predictor was idle."""
+        end = time.monotonic() + self._batch_wait
+        with self._cond:
+            while time.monotonic() < end:
+                self._cond.wait(end - time.monotonic())
+            self._queue.appendleft(batch[0])
+            return self._take()
+
+    def _drop(self, job: _Job) -> None:
+        self.stats.expired += 1
+        if not job.abandoned:
+            job.abandoned = True
+            job.deliver(None, self._timeout())
+
+    def _call(self, batch: list[_Job]) -> None:
+        if len(batch) == 1:
+            job = batch[0]
+            self._deliver_one(job)
+            return
+        counts = [job.rows or 0 for job in batch]
+        inputs = [job.data for job in batch]
+        try:
+            merged = merge(inputs)
+            output = self._predict(merged, batch[0].params)
+        except Exception:
+            # One request's rows may be what the model refused: answer each on its own.
+            for job in batch:
+                self._deliver_one(job)
+            return
+        fresh = isinstance(merged, pd.DataFrame) and isinstance(merged.index, pd.RangeIndex)
+        indexes = [d.index for d in inputs] if fresh else None
+        parts = split(output, counts, indexes)
+        self._count(sum(counts), merged=True)
+        if parts is None:
+            self._unmergeable = True
+            _log.info("the model's answer is not one row per input row: requests are not merged")
+            for job in batch:
+                self._deliver_one(job)
+            return
+        for job, part in zip(batch, parts, strict=True):
+            job.deliver(part, None)
+
+    def _deliver_one(self, job: _Job) -> None:
+        try:
+            result = self._predict(job.data, job.params)
+        except Exception as exc:
+            job.deliver(None, exc)
+        except BaseException as exc:  # SystemExit or KeyboardInterrupt inside a model
+            job.deliver(None, ModelpackError(f"the prediction was interrupted: {exc!r}"))
+            raise
+        else:
+            job.deliver(result, None)
+        self._count(job.rows or 0, merged=False)
+
+    def _count(self, rows: int, *, merged: bool) -> None:
+        stats = self.stats
+        stats.calls += 1
+        stats.merged_calls += merged
+        stats.rows += rows
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return  # already answered 504, or the client went away
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
