@@ -111,7 +111,7 @@ def _model_class(name: str, xgb: Any, settings: Settings) -> type:
     try:
         module = import_module(module_name, settings, trusted={"xgboost"}) if module_name else None
         cls = getattr(module, attr) if module is not None else None
-    except ImportError as exc:
+    except (ImportError, TypeError) as exc:  # TypeError: a relative name such as '..x'
         raise InvalidModel(f"model_class {name!r} cannot be imported: {exc}") from None
     except AttributeError:
         cls = None
