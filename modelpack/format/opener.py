@@ -73,7 +73,7 @@ def load_pickle(file: Path, settings: Settings) -> Any:
 
 
 def import_module(name: str, settings: Settings, *, trusted: Collection[str]) -> ModuleType:
-    """A module the package names (a model class's module, a pickle module).
+    """A module the package names (the module of a model class it records).
 
     Modules outside the ``trusted`` top-level packages count as the package's code: with pickle
     off they are refused before anything is imported.
