@@ -9,6 +9,7 @@ from modelpack.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requi
 from modelpack.errors import ModelpackError
 from modelpack.example import load_input_example
 from modelpack.flavors import registry
+from modelpack.format.opener import pickled_files
 from modelpack.model import PYFUNC, Model
 from modelpack.schema import ColSpec, Schema, TensorSpec
 from modelpack.settings import Settings
@@ -44,7 +45,7 @@ def describe(model_uri: str, settings: Settings) -> dict[str, Any]:
         "path": str(path),
         "flavor": flavor.name,
         "flavors": meta.flavors,
-        "pickle": flavor.pickled_file(path, meta.flavors.get(flavor.name, {}), pyfunc),
+        "pickle": ", ".join(pickled_files(path)) or None,
         "written_by": {
             "modelpack": meta.modelpack_version,
             "mlflow": meta.mlflow_version,

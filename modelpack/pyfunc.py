@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelpack.enforce import enforce_input, enforce_params
-from modelpack.errors import InvalidModel, ModelpackError, PickleRefused, PredictionFailed
+from modelpack.errors import InvalidModel, ModelpackError, PredictionFailed
 from modelpack.flavors import Flavor, Predictor, registry
+from modelpack.format.opener import add_code_path
 from modelpack.model import PYFUNC, Model
 from modelpack.schema import ParamSchema, Schema
 from modelpack.settings import Settings
@@ -55,12 +55,22 @@ class PythonModel:
 class PyFuncModel:
     """A loaded package: signature enforcement in front of the flavor's predictor."""
 
-    def __init__(self, metadata: Model, predictor: Predictor, path: Path, flavor: Flavor) -> None:
+    def __init__(
+        self,
+        metadata: Model,
+        predictor: Predictor,
+        path: Path,
+        flavor: Flavor,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
         self.metadata = metadata
         self.path = path
         self.flavor_name = flavor.name
         self._predictor = predictor
         self._flavor = flavor
+        # What the package was loaded under: get_raw_model loads again under the same policy.
+        self._settings = settings if settings is not None else Settings()
         self.input_schema: Schema | None = metadata.get_input_schema()
         self.params_schema: ParamSchema | None = metadata.get_params_schema()
 
@@ -87,7 +97,7 @@ class PyFuncModel:
     def get_raw_model(self) -> object:
         """The flavor's native object (the estimator, booster, module or PythonModel)."""
         conf = self.metadata.flavors.get(self.flavor_name, {})
-        return self._flavor.load_native(self.path, conf)
+        return self._flavor.load_native(self.path, conf, self._settings)
 
     def __repr__(self) -> str:
         return f"PyFuncModel(flavor={self.flavor_name!r}, path='{self.path}')"
@@ -103,7 +113,7 @@ def load_model(
     settings = settings if settings is not None else Settings.from_env()
     pkg = open_package(model_uri, settings, model_config=model_config)
     predictor = pkg.flavor.load_predictor(pkg.path, pkg.conf, pkg.pyfunc_conf, settings)
-    return PyFuncModel(pkg.metadata, predictor, pkg.path, pkg.flavor)
+    return PyFuncModel(pkg.metadata, predictor, pkg.path, pkg.flavor, settings=settings)
 
 
 def load_native(
@@ -112,7 +122,7 @@ def load_native(
     """The native model object of one flavor (what ``modelpack.flavors.X.load_model`` returns)."""
     settings = settings if settings is not None else Settings.from_env()
     pkg = open_package(model_uri, settings, flavor_name=flavor_name)
-    return pkg.flavor.load_native(pkg.path, pkg.conf)
+    return pkg.flavor.load_native(pkg.path, pkg.conf, settings)
 
 
 @dataclass
@@ -133,7 +143,11 @@ def open_package(
     flavor_name: str | None = None,
     model_config: Mapping[str, Any] | None = None,
 ) -> Package:
-    """Resolve, read MLmodel, pick the flavor, apply the pickle policy, put code/ on sys.path."""
+    """Resolve, read MLmodel, pick the flavor, put code/ on sys.path.
+
+    The pickle policy is not applied here: each load in ``modelpack.format.opener`` applies it to
+    the file it opens.
+    """
     path = resolve(str(model_uri), settings)
     if path.is_file():
         path = path.parent
@@ -149,24 +163,7 @@ def open_package(
     conf = dict(metadata.flavors.get(flavor.name, {}))
     pyfunc_conf = dict(metadata.flavors.get(PYFUNC, {}))
     pyfunc_conf["config"] = {**(pyfunc_conf.get("config") or {}), **(model_config or {})}
-    pickled = flavor.pickled_file(path, conf, pyfunc_conf)
-    if pickled is not None and not settings.allow_pickle:
-        raise PickleRefused(
-            f"{path / pickled} is stored with pickle, and MODELPACK_ALLOW_PICKLE is false; "
-            "load it only if you trust its source (set MODELPACK_ALLOW_PICKLE=true), or re-save "
-            "the model in a pickle-free format"
-        )
     code = pyfunc_conf.get("code") or conf.get("code")
     if code:
-        code_dir = str(path / code)
-        if not settings.allow_pickle:
-            # Code put first on sys.path can shadow any library the model imports: as much a
-            # way to run the package's code as unpickling is.
-            raise PickleRefused(
-                f"{code_dir} holds Python code that loading would import, and "
-                "MODELPACK_ALLOW_PICKLE is false; load it only if you trust its source "
-                "(set MODELPACK_ALLOW_PICKLE=true)"
-            )
-        if code_dir not in sys.path:
-            sys.path.insert(0, code_dir)
+        add_code_path(path / str(code), settings)  # refused when pickle is off
     return Package(path, metadata, flavor, conf, pyfunc_conf)

@@ -65,7 +65,10 @@ class Flavor(Protocol):
 
     def save(self, obj: object, path: Path, **options: Any) -> SavedFlavor: ...
 
-    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object: ...
+    def load_native(self, path: Path, conf: Mapping[str, Any], settings: Settings) -> object:
+        """The library's own model object. Serialized bytes are opened only through
+        ``modelpack.format.opener``, which applies ``settings.allow_pickle``."""
+        ...
 
     def load_predictor(
         self,
@@ -75,16 +78,6 @@ class Flavor(Protocol):
         settings: Settings,
     ) -> Predictor:
         """The pyfunc view. ``pyfunc_conf["config"]`` holds the merged model_config."""
-        ...
-
-    def pickled_file(
-        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
-    ) -> str | None:
-        """The package file loading would unpickle, or None when the format is pickle-free.
-
-        ``path`` is the package directory: some formats are told apart only by their files
-        (MLflow records no format for PyTorch, just ``data/model.pth`` or ``data/model.pt2``).
-        """
         ...
 
 

@@ -12,10 +12,8 @@ and friends) hold a pickle of an MLflow class; they are loaded through mlflow's 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
-import pickle
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,8 +21,9 @@ from typing import Any, ClassVar
 
 import yaml
 
-from modelpack.errors import InvalidArgument, InvalidModel, MissingDependency
+from modelpack.errors import InvalidArgument, InvalidModel
 from modelpack.flavors import Predictor, SavedFlavor
+from modelpack.format.opener import load_pickle, load_with_mlflow
 from modelpack.model import PYFUNC, Model
 from modelpack.pyfunc import PythonModel, PythonModelContext
 from modelpack.references import pickle_modules
@@ -89,10 +88,10 @@ class PythonModelFlavor:
         modules = pickle_modules(path / MODEL_FILE)
         return SavedFlavor(conf, pyfunc, ["cloudpickle"], modules)
 
-    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object:
+    def load_native(self, path: Path, conf: Mapping[str, Any], settings: Settings) -> object:
         """The PythonModel itself, after ``load_context``."""
         pyfunc_conf = Model.load(path).flavors.get(PYFUNC, {})
-        predictor = self.load_predictor(path, conf, pyfunc_conf, Settings())
+        predictor = self.load_predictor(path, conf, pyfunc_conf, settings)
         if isinstance(predictor, _MlflowPredictor):
             impl = predictor.impl
             unwrap = getattr(impl, "unwrap_python_model", None)
@@ -110,12 +109,15 @@ class PythonModelFlavor:
         config = dict(pyfunc_conf.get("config") or {})
         loader = str(pyfunc_conf.get("loader_module") or "")
         if not loader.startswith("modelpack"):
-            return _load_with_mlflow(path, loader, pyfunc_conf, config)
+            data = path / str(pyfunc_conf["data"]) if pyfunc_conf.get("data") else path
+            impl = load_with_mlflow(
+                loader, data, settings, config, mlflow_version=Model.load(path).mlflow_version
+            )
+            return _MlflowPredictor(impl)
         file = path / str(pyfunc_conf.get("python_model") or MODEL_FILE)
         if not file.is_file():
             raise InvalidModel(f"the Python model file {file} is missing")
-        with open(file, "rb") as fh:
-            model = pickle.load(fh)  # cloudpickle's bytes need only the standard unpickler
+        model = load_pickle(file, settings)
         if not isinstance(model, PythonModel):
             raise InvalidModel(f"{file} holds a {type(model).__name__}, not a PythonModel")
         artifacts = {
@@ -125,12 +127,6 @@ class PythonModelFlavor:
         context = PythonModelContext(artifacts=artifacts, model_config=config)
         model.load_context(context)
         return _PythonPredictor(model, context)
-
-    def pickled_file(
-        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
-    ) -> str | None:
-        python_model = pyfunc_conf.get("python_model")
-        return str(python_model) if python_model else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,28 +263,6 @@ class _MlflowPredictor:
         return self.impl.predict(data)
 
 
-def _load_with_mlflow(
-    path: Path, loader: str, pyfunc_conf: Mapping[str, Any], config: dict[str, Any]
-) -> _MlflowPredictor:
-    """An MLflow custom-model package: its pickle names mlflow's classes, so mlflow loads it."""
-    try:
-        importlib.import_module("mlflow.pyfunc")
-        module = importlib.import_module(loader)
-    except ImportError as exc:
-        version = Model.load(path).mlflow_version
-        pin = f"mlflow=={version}" if version else "mlflow"
-        raise MissingDependency(
-            f"this package holds a Python model saved by MLflow (loader_module {loader!r}): "
-            f"its pickle refers to mlflow's PythonModel classes, so loading it needs the mlflow "
-            f"package: pip install '{pin}' ({exc})"
-        ) from None
-    data = path / str(pyfunc_conf["data"]) if pyfunc_conf.get("data") else path
-    load = module._load_pyfunc
-    takes_config = "model_config" in inspect.signature(load).parameters
-    impl = load(str(data), config or None) if takes_config else load(str(data))
-    return _MlflowPredictor(impl)
-
-
 def _load_pyfunc(path: str, model_config: Mapping[str, Any] | None = None) -> Predictor:
     """MLflow's loader hook: ``mlflow.pyfunc.load_model`` calls it with the package directory.
 
@@ -311,8 +285,8 @@ def save_model(python_model: object, path: str | Path, **kwargs: Any) -> Any:
     return _save(python_model, path, flavor=PythonModelFlavor.name, **kwargs)
 
 
-def load_model(model_uri: str | Path) -> object:
+def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The PythonModel itself, after ``load_context``."""
     from modelpack.pyfunc import load_native
 
-    return load_native(model_uri, PythonModelFlavor.name)
+    return load_native(model_uri, PythonModelFlavor.name, settings=settings)

@@ -6,9 +6,7 @@ The layout is MLflow's: ``data/model.pt2``, or ``data/model.pth`` with
 
 from __future__ import annotations
 
-import importlib
 import os
-import pickle
 import types
 import warnings
 from collections.abc import Mapping
@@ -21,7 +19,8 @@ import pandas as pd
 from modelpack.errors import BadRequest, InvalidArgument, InvalidModel, InvalidParams
 from modelpack.example import example_data
 from modelpack.flavors import SavedFlavor, module_loaded, require
-from modelpack.flavors.torch_files import is_torchscript, pt2_is_pickle_free, zip_pickle_modules
+from modelpack.flavors.torch_files import is_torchscript, zip_pickle_modules
+from modelpack.format.opener import torch_export_load, torch_jit_load, torch_load
 from modelpack.settings import Settings
 
 __all__ = ["FORMATS", "PyTorchFlavor", "load_model", "save_model"]
@@ -105,8 +104,8 @@ class PyTorchFlavor:
         }
         return SavedFlavor(conf, pyfunc, requirements, modules)
 
-    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object:
-        return _load(path / str(conf.get("model_data") or DATA_DIR), "cpu")[0]
+    def load_native(self, path: Path, conf: Mapping[str, Any], settings: Settings) -> object:
+        return _load(path / str(conf.get("model_data") or DATA_DIR), "cpu", settings)[0]
 
     def load_predictor(
         self,
@@ -121,19 +120,8 @@ class PyTorchFlavor:
         threads = torch_threads(settings)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        model, exported = _load(path / str(conf.get("model_data") or DATA_DIR), device)
+        model, exported = _load(path / str(conf.get("model_data") or DATA_DIR), device, settings)
         return _TorchPredictor(model, device, exported)
-
-    def pickled_file(
-        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
-    ) -> str | None:
-        data = str(conf.get("model_data") or pyfunc_conf.get("data") or DATA_DIR)
-        if (path / data / PICKLE_FILE).is_file():
-            return f"{data}/{PICKLE_FILE}"
-        pt2 = path / data / PT2_FILE
-        if pt2.is_file() and not pt2_is_pickle_free(pt2):
-            return f"{data}/{PT2_FILE}"
-        return None
 
 
 def torch_threads(settings: Settings) -> int:
@@ -192,14 +180,13 @@ def _export(torch: Any, module: Any, input_example: Any, file: Path) -> None:
 
 
 def _cloudpickle_module() -> types.ModuleType:
-    """What ``torch.save`` needs from a pickle module, with cloudpickle's Pickler (as MLflow)."""
+    """What ``torch.save`` needs from a pickle module (``Pickler``, ``dump``), with cloudpickle's
+    Pickler (as MLflow). Loading goes through ``modelpack.format.opener.torch_load``."""
     import cloudpickle
 
     module = types.ModuleType(MLFLOW_PICKLE_MODULE)
     module.Pickler = cloudpickle.CloudPickler  # type: ignore[attr-defined]
-    module.Unpickler = pickle.Unpickler  # type: ignore[attr-defined]
     module.dump = cloudpickle.dump  # type: ignore[attr-defined]
-    module.load = pickle.load  # type: ignore[attr-defined]
     return module
 
 
@@ -207,25 +194,21 @@ def _cloudpickle_module() -> types.ModuleType:
 # loading
 
 
-def _load(data: Path, device: str) -> tuple[Any, _InputSpec | None]:
+def _load(data: Path, device: str, settings: Settings) -> tuple[Any, _InputSpec | None]:
     """The module on ``device``, and for pt2 the dtype and shape of its input."""
     torch = require("torch", PyTorchFlavor.name)
     pth, pt2 = data / PICKLE_FILE, data / PT2_FILE
     if pth.is_file():
         if is_torchscript(pth):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                model = torch.jit.load(str(pth), map_location="cpu")
+            model = torch_jit_load(pth, settings)
         else:
-            model = torch.load(
-                pth, map_location="cpu", pickle_module=_pickle_module(data), weights_only=False
-            )
+            model = torch_load(pth, settings, pickle_module=_pickle_module_name(data))
         if not isinstance(model, torch.nn.Module):
             raise InvalidModel(f"{pth} holds a {type(model).__name__}, not a torch.nn.Module")
         model.eval()
         return (model.to(device) if device != "cpu" else model), None
     if pt2.is_file():
-        program = torch.export.load(str(pt2))
+        program = torch_export_load(pt2, settings)
         if torch.device(device).type != "cpu":
             from torch.export.passes import move_to_device_pass
 
@@ -234,18 +217,11 @@ def _load(data: Path, device: str) -> tuple[Any, _InputSpec | None]:
     raise InvalidModel(f"{data} holds neither {PICKLE_FILE} nor {PT2_FILE}")
 
 
-def _pickle_module(data: Path) -> Any:
+def _pickle_module_name(data: Path) -> str:
     info = data / PICKLE_MODULE_INFO
     name = info.read_text(encoding="utf-8").strip() if info.is_file() else "pickle"
-    if name in _CLOUDPICKLE_NAMES:
-        return pickle  # cloudpickle's bytes load with the standard unpickler; no mlflow needed
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise InvalidModel(
-            f"{data / PICKLE_FILE} was saved with the pickle module {name!r}, which cannot be "
-            f"imported: {exc}"
-        ) from None
+    # cloudpickle's bytes load with the standard unpickler; no mlflow needed.
+    return "pickle" if name in _CLOUDPICKLE_NAMES else name
 
 
 def _placeholder(program: Any) -> _InputSpec | None:
@@ -371,8 +347,8 @@ def save_model(pytorch_model: object, path: str | Path, **kwargs: Any) -> Any:
     return _save(pytorch_model, path, flavor=PyTorchFlavor.name, **kwargs)
 
 
-def load_model(model_uri: str | Path) -> object:
+def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The ``torch.nn.Module`` itself (on the CPU), from a package saved by modelpack or MLflow."""
     from modelpack.pyfunc import load_native
 
-    return load_native(model_uri, PyTorchFlavor.name)
+    return load_native(model_uri, PyTorchFlavor.name, settings=settings)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from modelpack.errors import InvalidArgument, InvalidModel
 from modelpack.flavors import SavedFlavor, module_loaded, require
+from modelpack.format.opener import load_pickle, skops_load
 from modelpack.references import pickle_modules, skops_modules
 from modelpack.settings import Settings
 
@@ -92,23 +93,21 @@ class SklearnFlavor:
         }
         return SavedFlavor(conf, pyfunc, requirements, modules)
 
-    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object:
+    def load_native(self, path: Path, conf: Mapping[str, Any], settings: Settings) -> object:
         require("sklearn", self.name, "scikit-learn")
-        file = path / str(conf.get("pickled_model", "model.pkl"))
+        file = path / str(conf.get("pickled_model") or "model.pkl")
         if not file.is_file():
             raise InvalidModel(f"the sklearn model file {file} is missing")
         if conf.get("serialization_format") == "skops":
-            sio = _import_skops()
-            trusted = list(conf.get("skops_trusted_types") or [])
-            untrusted = [t for t in sio.get_untrusted_types(file=file) if t not in trusted]
-            if untrusted:
+            _import_skops()
+            trusted = conf.get("skops_trusted_types") or []
+            if not isinstance(trusted, list):
                 raise InvalidModel(
-                    f"{file} holds types that are not trusted: {untrusted}; list them in "
-                    "the sklearn flavor's skops_trusted_types if you trust this package"
+                    "the sklearn flavor's skops_trusted_types must be a list of type names, "
+                    f"got {type(trusted).__name__}"
                 )
-            return sio.load(file, trusted=trusted or None)
-        with open(file, "rb") as fh:
-            return pickle.load(fh)
+            return skops_load(file, settings, [str(t) for t in trusted])
+        return load_pickle(file, settings)
 
     def load_predictor(
         self,
@@ -117,19 +116,12 @@ class SklearnFlavor:
         pyfunc_conf: Mapping[str, Any],
         settings: Settings,
     ) -> _SklearnPredictor:
-        estimator = self.load_native(path, conf)
+        estimator = self.load_native(path, conf, settings)
         fn_name = str(pyfunc_conf.get("predict_fn") or "predict")
         fn = getattr(estimator, fn_name, None)
         if not callable(fn):
             raise InvalidModel(f"the estimator {type(estimator).__name__} has no {fn_name}()")
         return _SklearnPredictor(fn)
-
-    def pickled_file(
-        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
-    ) -> str | None:
-        if conf.get("serialization_format") == "skops":
-            return None
-        return str(conf.get("pickled_model") or pyfunc_conf.get("model_path") or "model.pkl")
 
 
 class _NoTorch:
@@ -176,8 +168,8 @@ def save_model(sk_model: object, path: str | Path, **kwargs: Any) -> Any:
     return _save(sk_model, path, flavor=SklearnFlavor.name, **kwargs)
 
 
-def load_model(model_uri: str | Path) -> object:
+def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The estimator itself, from a package saved by modelpack or MLflow."""
     from modelpack.pyfunc import load_native
 
-    return load_native(model_uri, SklearnFlavor.name)
+    return load_native(model_uri, SklearnFlavor.name, settings=settings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ import pandas as pd
 
 from modelpack.errors import BadRequest, InvalidArgument, InvalidModel
 from modelpack.flavors import SavedFlavor, module_loaded, require
+from modelpack.format.opener import import_module
 from modelpack.settings import Settings
 
 __all__ = ["FORMATS", "XGBoostFlavor", "load_model", "save_model"]
@@ -65,12 +65,12 @@ class XGBoostFlavor:
         pyfunc = {"loader_module": "mlflow.xgboost", "data": file}
         return SavedFlavor(conf, pyfunc, requirements, {cls.__module__})
 
-    def load_native(self, path: Path, conf: Mapping[str, Any]) -> object:
+    def load_native(self, path: Path, conf: Mapping[str, Any], settings: Settings) -> object:
         xgb = require("xgboost", self.name)
         file = path / str(conf.get("data") or f"model.{conf.get('model_format', 'xgb')}")
         if not file.is_file():
             raise InvalidModel(f"the XGBoost model file {file} is missing")
-        cls = _model_class(str(conf.get("model_class") or _BOOSTER), xgb)
+        cls = _model_class(str(conf.get("model_class") or _BOOSTER), xgb, settings)
         if not issubclass(cls, xgb.Booster):
             require("sklearn", self.name, "scikit-learn")
         model = cls()
@@ -98,20 +98,20 @@ class XGBoostFlavor:
         pyfunc_conf: Mapping[str, Any],
         settings: Settings,
     ) -> _XGBoostPredictor:
-        return _XGBoostPredictor(self.load_native(path, conf))
-
-    def pickled_file(
-        self, path: Path, conf: Mapping[str, Any], pyfunc_conf: Mapping[str, Any]
-    ) -> str | None:
-        return None
+        return _XGBoostPredictor(self.load_native(path, conf, settings))
 
 
-def _model_class(name: str, xgb: Any) -> type:
-    """The class MLmodel names, accepted only if it is an XGBoost booster or model class."""
+def _model_class(name: str, xgb: Any, settings: Settings) -> type:
+    """The class MLmodel names, accepted only if it is an XGBoost booster or model class.
+
+    With pickle off, a class outside xgboost (a user's subclass) is refused before its module is
+    imported: importing it could run the package's code.
+    """
     module_name, _, attr = name.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module_name), attr) if module_name else None
-    except ImportError as exc:
+        module = import_module(module_name, settings, trusted={"xgboost"}) if module_name else None
+        cls = getattr(module, attr) if module is not None else None
+    except (ImportError, TypeError) as exc:  # TypeError: a relative name such as '..x'
         raise InvalidModel(f"model_class {name!r} cannot be imported: {exc}") from None
     except AttributeError:
         cls = None
@@ -245,8 +245,8 @@ def save_model(xgb_model: object, path: str | Path, **kwargs: Any) -> Any:
     return _save(xgb_model, path, flavor=XGBoostFlavor.name, **kwargs)
 
 
-def load_model(model_uri: str | Path) -> object:
+def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The Booster or scikit-learn-API model itself, from a package saved by modelpack or MLflow."""
     from modelpack.pyfunc import load_native
 
-    return load_native(model_uri, XGBoostFlavor.name)
+    return load_native(model_uri, XGBoostFlavor.name, settings=settings)

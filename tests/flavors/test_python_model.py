@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 
 import modelpack
 from modelpack.cli import main
@@ -21,6 +23,10 @@ from modelpack.errors import MissingDependency, PickleRefused, SignatureMismatch
 from modelpack.flavors import python_model as pm_flavor
 from modelpack.flavors import registry
 from modelpack.settings import Settings
+
+from . import tampering
+
+STRICT = Settings(allow_pickle=False)
 
 
 class Shifted(modelpack.PythonModel):
@@ -160,9 +166,10 @@ def test_artifacts_with_the_same_file_name_do_not_collide(tmp_path: Path) -> Non
 
 
 def test_pickle_policy_applies(package: Path) -> None:
-    with pytest.raises(PickleRefused) as info:
-        modelpack.load_model(package, settings=Settings(allow_pickle=False))
-    assert str(info.value).startswith(f"{package / 'python_model.pkl'} is stored with pickle")
+    for load in (modelpack.load_model, pm_flavor.load_model):
+        with pytest.raises(PickleRefused) as info:
+            load(package, settings=STRICT)
+        assert str(info.value).startswith(f"{package / 'python_model.pkl'} is stored with pickle")
 
 
 def test_wrong_input_is_one_line(package: Path, wine_frame) -> None:
@@ -341,6 +348,64 @@ def test_mlflow_package_without_mlflow_says_why(
 
 
 @pytest.mark.mlflow
+def test_mlflow_package_is_refused_before_mlflow_is_imported(
+    mlflow_package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With mlflow unimportable, reaching for it would raise MissingDependency instead.
+    for name in ("mlflow", "mlflow.pyfunc", "mlflow.pyfunc.model"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(PickleRefused) as info:
+        modelpack.load_model(mlflow_package, settings=STRICT)
+    assert str(info.value) == (
+        f"{mlflow_package} holds a model that MLflow's loader 'mlflow.pyfunc.model' loads by "
+        "unpickling it or by importing its code, and MODELPACK_ALLOW_PICKLE is false; load "
+        "it only if you trust its source (set MODELPACK_ALLOW_PICKLE=true)"
+    )
+
+
+MODEL_CODE = """
+from pathlib import Path
+
+import mlflow
+
+Path({flag!r}).write_text("ran")
+
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input * 2
+
+
+mlflow.models.set_model(Doubler())
+"""
+
+
+@pytest.mark.mlflow
+def test_models_from_code_count_as_code(tmp_path: Path) -> None:
+    import mlflow.pyfunc
+
+    flag = tmp_path / "ran.txt"
+    code = tmp_path / "doubler.py"
+    code.write_text(MODEL_CODE.format(flag=str(flag)))
+    mlflow.pyfunc.save_model(str(tmp_path / "m"), python_model=str(code), pip_requirements=[])
+    flag.unlink(missing_ok=True)  # saving may run the code: only loading counts here
+    pyfunc = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]["python_function"]
+    assert "model_code_path" in pyfunc and "python_model" not in pyfunc
+    with pytest.raises(PickleRefused) as info:
+        modelpack.load_model(tmp_path / "m", settings=STRICT)
+    assert str(info.value).startswith(
+        f"{tmp_path / 'm'} holds a model that MLflow's loader 'mlflow.pyfunc.loaders.code_model' "
+        "loads by unpickling it or by importing its code, and MODELPACK_ALLOW_PICKLE is false"
+    )
+    assert not flag.exists()
+    model = modelpack.load_model(tmp_path / "m", settings=Settings(allow_pickle=True))
+    assert flag.read_text() == "ran"
+    pd.testing.assert_frame_equal(
+        model.predict(pd.DataFrame({"x": [1.5]})), pd.DataFrame({"x": [3.0]})
+    )
+
+
+@pytest.mark.mlflow
 def test_mlflow_loads_our_package(package: Path, rows) -> None:
     import mlflow.pyfunc
 
@@ -361,3 +426,67 @@ def test_info_shows_mlflow_custom_model_specifics(mlflow_package: Path) -> None:
     assert lines[1] == "Flavor:   python_model"
     assert "loader_module=mlflow.pyfunc.model" in lines[2]
     assert "python_model=python_model.pkl" in lines[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# the pickle policy cannot be bypassed by editing MLmodel
+
+
+class Tripwire(modelpack.PythonModel):
+    """A model that records each time it is unpickled."""
+
+    def __init__(self) -> None:
+        self.tag = "python_model"  # pickle calls __setstate__ only for a non-empty state
+
+    def __setstate__(self, state: dict) -> None:
+        tampering.record("python_model")
+        self.__dict__.update(state)
+
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+@pytest.fixture(scope="module")
+def tripwire_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tripwire") / "m"
+    modelpack.save_model(Tripwire(), path)
+    return tampering.plant_model_code(path)
+
+
+def test_the_tripwire_records_unpickling(tripwire_package: Path) -> None:
+    tampering.reset()
+    model = pm_flavor.load_model(tripwire_package, settings=Settings(allow_pickle=True))
+    assert tampering.UNPICKLED == ["python_model"]
+    assert isinstance(model, Tripwire)
+
+
+def test_missing_python_model_key_does_not_bypass_the_policy(tripwire_package: Path) -> None:
+    # The old policy read python_function.python_model; the loader falls back to its default.
+    mlmodel = yaml.safe_load((tripwire_package / "MLmodel").read_text())
+    edits = [("key", "python_function", "python_model", tampering.DELETE)]
+    tampering.reset()
+    with tampering.tampered(tripwire_package, tampering.apply(mlmodel, "python_model", edits)):
+        for load in (modelpack.load_model, pm_flavor.load_model):
+            with pytest.raises(PickleRefused) as info:
+                load(tripwire_package, settings=STRICT)
+            assert str(info.value).startswith(
+                f"{tripwire_package / 'python_model.pkl'} is stored with pickle, and "
+                "MODELPACK_ALLOW_PICKLE is false"
+            )
+    assert tampering.UNPICKLED == []
+
+
+def _strict_pyfunc(path: Path) -> object:
+    return modelpack.load_model(path, settings=STRICT)
+
+
+def _strict_native(path: Path) -> object:
+    return pm_flavor.load_model(path, settings=STRICT)
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(edits=tampering.mlmodel_edits)
+def test_no_mlmodel_edit_unpickles_with_pickle_off(tripwire_package: Path, edits) -> None:
+    tampering.assert_never_unpickles(
+        tripwire_package, "python_model", edits, _strict_pyfunc, _strict_native
+    )

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 
 import modelpack
 from modelpack.cli import main
@@ -25,7 +27,10 @@ from modelpack.errors import (
 )
 from modelpack.flavors import pytorch as pt_flavor
 from modelpack.flavors import registry
+from modelpack.format.opener import pickled_files, pt2_is_pickle_free
 from modelpack.settings import Settings
+
+from . import tampering
 
 torch = pytest.importorskip("torch")
 
@@ -187,13 +192,19 @@ def test_pt2_from_a_one_row_example_takes_any_batch_size(tmp_path: Path, net, ro
     np.testing.assert_array_equal(model.predict(rows[10_000]), _expected(net, rows[10_000]))
 
 
-def test_pickle_policy_tells_pt2_from_pickle_by_file(packages: dict[str, Path], rows) -> None:
+@pytest.mark.parametrize("fmt", ["pickle", "torchscript"])
+def test_pickle_policy_tells_pt2_from_pickle_by_file(
+    fmt: str, packages: dict[str, Path], rows, net
+) -> None:
     strict = Settings(allow_pickle=False)
     out = modelpack.load_model(packages["pt2"], settings=strict).predict(rows[1])
     assert out.shape == (1, 1)
-    with pytest.raises(PickleRefused) as info:
-        modelpack.load_model(packages["pickle"], settings=strict)
-    assert str(info.value).startswith(f"{packages['pickle'] / 'data' / 'model.pth'} is stored")
+    native = pt_flavor.load_model(packages["pt2"], settings=strict)
+    np.testing.assert_array_equal(_expected(native, rows[1]), _expected(net, rows[1]))
+    for load in (modelpack.load_model, pt_flavor.load_model):
+        with pytest.raises(PickleRefused) as info:
+            load(packages[fmt], settings=strict)
+        assert str(info.value).startswith(f"{packages[fmt] / 'data' / 'model.pth'} is stored")
 
 
 def test_pt2_archive_carrying_a_pickle_counts_as_pickle(
@@ -332,6 +343,70 @@ def test_info_shows_the_pytorch_specifics(packages: dict[str, Path]) -> None:
 def test_pt2_archive_check_accepts_what_torch_export_writes(packages: dict[str, Path]) -> None:
     data = (packages["pt2"] / "data" / "model.pt2").read_bytes()
     assert zipfile.is_zipfile(io.BytesIO(data))
-    flavor = registry().get("pytorch")
-    assert flavor.pickled_file(packages["pt2"], {}, {}) is None
-    assert flavor.pickled_file(packages["torchscript"], {}, {}) == "data/model.pth"
+    assert pt2_is_pickle_free(packages["pt2"] / "data" / "model.pt2")
+    assert pickled_files(packages["pt2"]) == []
+    assert pickled_files(packages["torchscript"]) == ["data/model.pth"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the pickle policy cannot be bypassed by editing MLmodel
+
+
+class TripwireNet(torch.nn.Linear):
+    """A linear layer that records each time it is unpickled."""
+
+    def __setstate__(self, state: dict) -> None:
+        tampering.record("pytorch")
+        super().__setstate__(state)
+
+
+STRICT = Settings(allow_pickle=False)
+
+
+@pytest.fixture(scope="module")
+def tripwire_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tripwire") / "m"
+    pt_flavor.save_model(TripwireNet(WIDTH, 1), path, serialization_format="pickle")
+    return tampering.plant_model_code(path)
+
+
+def test_the_tripwire_records_unpickling(tripwire_package: Path) -> None:
+    tampering.reset()
+    module = pt_flavor.load_model(tripwire_package, settings=Settings(allow_pickle=True))
+    assert tampering.UNPICKLED == ["pytorch"]
+    assert isinstance(module, TripwireNet)
+
+
+def test_pyfunc_data_elsewhere_does_not_bypass_the_policy(tripwire_package: Path) -> None:
+    # The old policy read python_function.data, the loader the pytorch section's model_data.
+    mlmodel = yaml.safe_load((tripwire_package / "MLmodel").read_text())
+    edits = [
+        ("key", "<flavor>", "model_data", tampering.DELETE),
+        ("key", "python_function", "data", "elsewhere"),
+    ]
+    tampering.reset()
+    with tampering.tampered(tripwire_package, tampering.apply(mlmodel, "pytorch", edits)):
+        for load in (modelpack.load_model, pt_flavor.load_model):
+            with pytest.raises(PickleRefused) as info:
+                load(tripwire_package, settings=STRICT)
+            assert str(info.value).startswith(
+                f"{tripwire_package / 'data' / 'model.pth'} is stored with pickle, and "
+                "MODELPACK_ALLOW_PICKLE is false"
+            )
+    assert tampering.UNPICKLED == []
+
+
+def _strict_pyfunc(path: Path) -> object:
+    return modelpack.load_model(path, settings=STRICT)
+
+
+def _strict_native(path: Path) -> object:
+    return pt_flavor.load_model(path, settings=STRICT)
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(edits=tampering.mlmodel_edits)
+def test_no_mlmodel_edit_unpickles_with_pickle_off(tripwire_package: Path, edits) -> None:
+    tampering.assert_never_unpickles(
+        tripwire_package, "pytorch", edits, _strict_pyfunc, _strict_native
+    )

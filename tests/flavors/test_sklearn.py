@@ -8,11 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from sklearn.linear_model import LinearRegression
 
 import modelpack
 from modelpack.errors import InvalidArgument, InvalidModel, PickleRefused
 from modelpack.flavors import sklearn as sk_flavor
 from modelpack.settings import Settings
+
+from . import tampering
+
+STRICT = Settings(allow_pickle=False)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +130,78 @@ def test_custom_types_are_recorded_as_trusted_at_save(
     assert trusted == ["builtins.abs"]
     out = modelpack.load_model(tmp_path / "m").predict(wine_frame)
     np.testing.assert_array_equal(out, pipe.predict(wine_frame))
+
+
+def test_a_package_cannot_trust_skops_types_for_itself_when_pickle_is_off(
+    tmp_path: Path, elasticnet, wine_frame
+) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    pipe = make_pipeline(FunctionTransformer(abs), elasticnet)
+    sk_flavor.save_model(pipe, tmp_path / "m")
+    file = tmp_path / "m" / "model.skops"
+    loaded = modelpack.load_model(tmp_path / "m", settings=Settings(allow_pickle=True))
+    np.testing.assert_array_equal(loaded.predict(wine_frame), pipe.predict(wine_frame))
+    expected = (
+        f"{file} holds types outside skops' built-in safe list: ['builtins.abs'] (the package's "
+        "skops_trusted_types are not trusted when pickle is off), and MODELPACK_ALLOW_PICKLE is "
+        "false; load it only if you trust its source (set MODELPACK_ALLOW_PICKLE=true)"
+    )
+    for load in (modelpack.load_model, sk_flavor.load_model):
+        with pytest.raises(PickleRefused) as info:
+            load(tmp_path / "m", settings=STRICT)
+        assert str(info.value) == expected
+
+
+def test_skops_packages_load_with_pickle_off_through_load_model(
+    sklearn_package: Path, elasticnet, wine_frame
+) -> None:
+    estimator = sk_flavor.load_model(sklearn_package, settings=STRICT)
+    np.testing.assert_array_equal(estimator.predict(wine_frame), elasticnet.predict(wine_frame))
+
+
+# ---------------------------------------------------------------------------------------------
+# the pickle policy cannot be bypassed by editing MLmodel
+
+
+class TripwireRegression(LinearRegression):
+    """A linear regression that records each time it is unpickled."""
+
+    def __setstate__(self, state: dict) -> None:
+        tampering.record("sklearn")
+        super().__setstate__(state)
+
+
+@pytest.fixture(scope="module")
+def tripwire_package(tmp_path_factory: pytest.TempPathFactory, wine_frame, wine_target) -> Path:
+    model = TripwireRegression().fit(wine_frame, wine_target)
+    path = tmp_path_factory.mktemp("tripwire") / "m"
+    sk_flavor.save_model(model, path, serialization_format="cloudpickle")
+    return tampering.plant_model_code(path)
+
+
+def test_the_tripwire_records_unpickling(tripwire_package: Path, wine_frame) -> None:
+    tampering.reset()
+    model = sk_flavor.load_model(tripwire_package, settings=Settings(allow_pickle=True))
+    assert tampering.UNPICKLED == ["sklearn"]
+    assert model.predict(wine_frame).shape == (len(wine_frame),)
+
+
+def _strict_pyfunc(path: Path) -> object:
+    return modelpack.load_model(path, settings=STRICT)
+
+
+def _strict_native(path: Path) -> object:
+    return sk_flavor.load_model(path, settings=STRICT)
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(edits=tampering.mlmodel_edits)
+def test_no_mlmodel_edit_unpickles_with_pickle_off(tripwire_package: Path, edits) -> None:
+    tampering.assert_never_unpickles(
+        tripwire_package, "sklearn", edits, _strict_pyfunc, _strict_native
+    )
 
 
 def test_loading_a_skops_package_does_not_import_torch(sklearn_package: Path) -> None:

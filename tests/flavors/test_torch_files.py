@@ -8,11 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modelpack.flavors.torch_files import (  # noqa: E402
-    is_torchscript,
-    pt2_is_pickle_free,
-    zip_pickle_modules,
-)
+from modelpack.flavors.torch_files import is_torchscript, zip_pickle_modules  # noqa: E402
 
 pytestmark = [
     pytest.mark.torch,
@@ -28,11 +24,3 @@ def test_torchscript_and_pickled_modules_are_told_apart(tmp_path: Path) -> None:
     assert is_torchscript(tmp_path / "ts.pth")
     assert not is_torchscript(tmp_path / "pickled.pth")
     assert "torch" in zip_pickle_modules(tmp_path / "pickled.pth")
-
-
-def test_an_export_of_plain_tensors_is_pickle_free(tmp_path: Path) -> None:
-    program = torch.export.export(torch.nn.Linear(3, 1), (torch.zeros(2, 3),))
-    torch.export.save(program, str(tmp_path / "m.pt2"))
-    assert pt2_is_pickle_free(tmp_path / "m.pt2")
-    (tmp_path / "bad.pt2").write_bytes(b"not a zip")
-    assert not pt2_is_pickle_free(tmp_path / "bad.pt2")

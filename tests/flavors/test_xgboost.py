@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,13 @@ from click.testing import CliRunner
 
 import modelpack
 from modelpack.cli import main
-from modelpack.errors import BadRequest, InvalidArgument, InvalidModel, SignatureMismatch
+from modelpack.errors import (
+    BadRequest,
+    InvalidArgument,
+    InvalidModel,
+    PickleRefused,
+    SignatureMismatch,
+)
 from modelpack.flavors import registry
 from modelpack.flavors import xgboost as xgb_flavor
 from modelpack.settings import Settings
@@ -168,10 +175,42 @@ def test_model_class_outside_xgboost_is_refused(tmp_path: Path, booster_package:
     )
 
 
+def test_model_class_module_is_not_imported_with_pickle_off(
+    tmp_path: Path, booster_package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module beside the package (the working directory is often on sys.path) that the
+    # package names as its model class: importing it would run the package's code.
+    flag = tmp_path / "ran.txt"
+    (tmp_path / "planted_booster.py").write_text(
+        f"from pathlib import Path\nPath({str(flag)!r}).write_text('ran')\nBooster = None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = tmp_path / "m"
+    pkg.mkdir()
+    text = (booster_package / "MLmodel").read_text()
+    (pkg / "MLmodel").write_text(text.replace("xgboost.core.Booster", "planted_booster.Booster"))
+    (pkg / "model.ubj").write_bytes((booster_package / "model.ubj").read_bytes())
+    for load in (modelpack.load_model, xgb_flavor.load_model):
+        with pytest.raises(PickleRefused) as info:
+            load(pkg, settings=Settings(allow_pickle=False))
+        assert str(info.value).startswith(
+            "the module 'planted_booster' named by the package is not part of ['xgboost'], so "
+            "importing it may run the package's code, and MODELPACK_ALLOW_PICKLE is false"
+        )
+    assert not flag.exists()
+    with pytest.raises(InvalidModel):
+        modelpack.load_model(pkg, settings=Settings(allow_pickle=True))
+    assert flag.read_text() == "ran"
+    monkeypatch.delitem(sys.modules, "planted_booster")
+
+
 def test_no_pickle_so_loads_with_pickle_disabled(booster_package: Path, models, rows) -> None:
-    model = modelpack.load_model(booster_package, settings=Settings(allow_pickle=False))
+    strict = Settings(allow_pickle=False)
+    model = modelpack.load_model(booster_package, settings=strict)
     expected = models["booster"].predict(xgb.DMatrix(rows[10_000]))
     np.testing.assert_array_equal(model.predict(rows[10_000]), expected)
+    native = xgb_flavor.load_model(booster_package, settings=strict)
+    np.testing.assert_array_equal(native.predict(xgb.DMatrix(rows[10_000])), expected)
 
 
 def test_legacy_binary_file_gives_a_clear_error(tmp_path: Path, booster_package: Path) -> None:
