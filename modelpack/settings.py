@@ -44,6 +44,20 @@ class Settings:
     """Seconds a request may take before it is answered with 504."""
     max_body_bytes: int = 100 * 1024 * 1024
     """Largest request body accepted; larger ones get 413 before they are parsed."""
+    max_queue: int = 128
+    """Requests that may wait for the model in each worker; more are refused at once with 503
+    and ``Retry-After``."""
+    batching: bool = True
+    """Merge waiting requests into one model call when that leaves every answer's bits unchanged
+    (the flavor says when; a package's MLmodel ``metadata: {batching: false}`` opts out)."""
+    batch_max_rows: int = 1024
+    """Most rows one merged model call takes."""
+    batch_wait_ms: float = 0.0
+    """How long an idle model waits for more requests to merge with; 0: never (one request
+    alone is not slowed down)."""
+    graceful_timeout: float = 5.0
+    """Seconds a worker takes on SIGTERM to finish what it has started; what is left then is
+    answered with 503 and the worker exits 0 (below Docker's 10 s grace)."""
     allow_pickle: bool = True
     """When false, packages whose model is stored with pickle or cloudpickle are refused."""
     debug: bool = False

@@ -94,6 +94,8 @@ class Engine:
         self._accepting = True
         self._running = False
         self._busy = False
+        self._current: list[_Job] = []
+        """The jobs being predicted (read by ``close``)."""
         self._unmergeable = False
         """Set when a merged answer could not be split by rows: never merge again."""
         self.stats = EngineStats()
@@ -112,6 +114,20 @@ class Engine:
         """Refuse new requests (503) from now on; waiting ones are still predicted."""
         with self._cond:
             self._accepting = False
+
+    def close(self, reason: str = "the server is shutting down") -> None:
+        """Refuse new requests and answer every waiting one, and the one being predicted, with
+        503 at once (its prediction keeps running; its answer is dropped)."""
+        with self._cond:
+            self._accepting = False
+            left = list(self._queue)
+            self._queue.clear()
+            left.extend(self._current)
+            self._current = []
+        for job in left:
+            if not job.abandoned:
+                job.abandoned = True
+                job.deliver(None, self._overloaded(reason))
 
     def drain(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the queue to empty and the current call to return; then
@@ -234,6 +250,7 @@ class Engine:
                     return
                 batch = self._take()
                 self._busy = bool(batch)
+                self._current = batch
             if batch and self._batch_wait and len(batch) == 1 and batch[0].key is not None:
                 batch = self._wait_for_more(batch)
             try:
@@ -242,6 +259,7 @@ class Engine:
             finally:
                 with self._cond:
                     self._busy = False
+                    self._current = []
                     self._cond.notify_all()
 
     def _take(self) -> list[_Job]:
@@ -315,18 +333,21 @@ class Engine:
                 self._deliver_one(job)
             return
         for job, part in zip(batch, parts, strict=True):
-            job.deliver(part, None)
+            if not job.abandoned:
+                job.deliver(part, None)
 
     def _deliver_one(self, job: _Job) -> None:
         try:
             result = self._predict(job.data, job.params)
         except Exception as exc:
-            job.deliver(None, exc)
+            if not job.abandoned:
+                job.deliver(None, exc)
         except BaseException as exc:  # SystemExit or KeyboardInterrupt inside a model
             job.deliver(None, ModelpackError(f"the prediction was interrupted: {exc!r}"))
             raise
         else:
-            job.deliver(result, None)
+            if not job.abandoned:
+                job.deliver(result, None)
         self._count(job.rows or 0, merged=False)
 
     def _count(self, rows: int, *, merged: bool) -> None:

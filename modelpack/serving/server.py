@@ -1,21 +1,23 @@
-"""Run the app under uvicorn: one process, or several workers each holding its own model copy.
+"""Run the app under uvicorn: one process, or workers forked from the process that loaded the model.
 
-The model is loaded before the socket accepts connections, so ``/ping`` answers 200 only once it
-is ready. SIGINT and SIGTERM stop the server gracefully (uvicorn's own handling).
+The model is loaded once, before the socket is bound; with ``--workers N`` the loaded process
+forks N workers that share it (see ``_supervisor``). Each worker starts its engine and warms up
+on the package's serving example. SIGTERM and SIGINT stop a worker gracefully: it stops accepting,
+finishes what it can within ``graceful_timeout`` seconds, answers the rest with 503, and exits 0.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import signal
+import socket
 from typing import Any
 
 from modelpack.errors import InvalidArgument
 from modelpack.settings import Settings
 
-__all__ = ["serve", "uvicorn_config"]
+__all__ = ["check", "serve", "uvicorn_config"]
 
 _log = logging.getLogger("modelpack.serving")
 
@@ -41,25 +43,36 @@ def check(settings: Settings) -> None:
         raise InvalidArgument(
             f"MODELPACK_MAX_BODY_BYTES must be positive, got {settings.max_body_bytes}"
         )
+    if settings.max_queue < 1:
+        raise InvalidArgument(f"--max-queue must be at least 1, got {settings.max_queue}")
+    if settings.batch_max_rows < 1:
+        raise InvalidArgument(
+            f"--batch-max-rows must be at least 1, got {settings.batch_max_rows}"
+        )
+    if settings.batch_wait_ms < 0:
+        raise InvalidArgument(f"--batch-wait-ms must be 0 or more, got {settings.batch_wait_ms:g}")
+    if settings.graceful_timeout < 0:
+        raise InvalidArgument(
+            f"MODELPACK_GRACEFUL_TIMEOUT must be 0 or more, got {settings.graceful_timeout:g}"
+        )
 
 
-def uvicorn_config(app: Any, settings: Settings, *, factory: bool = False) -> Any:
-    """The uvicorn Config for an app (or an app factory) under ``settings``."""
+def uvicorn_config(app: Any, settings: Settings, *, port: int | None = None) -> Any:
+    """The uvicorn Config for an app under ``settings`` (``port``: the port actually bound)."""
     import uvicorn
 
     level = settings.log_level.lower()
     return uvicorn.Config(
         app,
-        factory=factory,
         host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
+        port=settings.port if port is None else port,
         loop=_fastest("uvloop", "uvloop"),
         http=_fastest("httptools", "httptools"),
         lifespan="off",
         log_level=level,
         access_log=level == "debug",  # one line per request costs ~10% at small payloads
         server_header=False,
+        timeout_graceful_shutdown=int(settings.graceful_timeout) + 1,
     )
 
 
@@ -74,52 +87,74 @@ def _configure_logging(settings: Settings) -> None:
         logger.propagate = False
 
 
-def _load_app(model_uri: str, settings: Settings) -> Any:
-    """Load the model and build the app (in the one process, or in each worker)."""
-    from modelpack.pyfunc import load_model
-
-    _configure_logging(settings)
-    from modelpack.serving.app import create_app
-
-    model = load_model(model_uri, settings=settings)
-    _log.info("loaded %s model from %s", model.flavor_name, model_uri)
-    return create_app(model, settings)
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
-
-
-def _run_until_signal(server: Any) -> None:
-    """Run a uvicorn Server; after its graceful shutdown on SIGINT/SIGTERM, exit with 0.
-
-    uvicorn re-raises the signal it caught once it has shut down, which would end the process
-    by the signal (status -15) or with a KeyboardInterrupt; the handlers set here turn that
-    into a plain exit.
-    """
-    previous = {sig: signal.signal(sig, _exit_cleanly) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _bind(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        server.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidArgument(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(model_uri: str, settings: Settings) -> None:
     """Serve the package at ``model_uri`` until SIGINT or SIGTERM."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
+    from modelpack.pyfunc import load_model
+    from modelpack.serving.app import create_app
 
     check(settings)
-    if settings.workers == 1:
-        config = uvicorn_config(_load_app(model_uri, settings), settings)
-        _run_until_signal(uvicorn.Server(config))
-        return
-    # Fail here, once, on a bad URI or package, rather than in every worker.
-    from modelpack.pyfunc import open_package
+    _configure_logging(settings)
+    model = load_model(model_uri, settings=settings)  # once, before any worker exists
+    _log.info("loaded %s model from %s", model.flavor_name, model_uri)
+    app = create_app(model, settings)
+    sock = _bind(settings)
+    port = sock.getsockname()[1]
 
-    open_package(model_uri, settings)
-    factory = functools.partial(_load_app, model_uri, settings)
-    config = uvicorn_config(factory, settings, factory=True)
-    sock = config.bind_socket()
-    Multiprocess(config, sockets=[sock]).run()
+    def run_worker() -> int:
+        return _run_worker(app, settings, sock, port)
+
+    if settings.workers == 1:
+        status = run_worker()
+    else:
+        from modelpack.serving._supervisor import Supervisor
+
+        status = Supervisor(settings.workers, run_worker, settings.graceful_timeout).run()
+    sock.close()
+    if status:
+        raise SystemExit(status)
+
+
+def _run_worker(app: Any, settings: Settings, sock: socket.socket, port: int) -> int:
+    """One worker: start the engine, warm up, serve until a signal; its exit status."""
+    import uvicorn
+
+    runtime = app.state.runtime
+    runtime.start()
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            runtime.begin_shutdown(settings.graceful_timeout)
+            super().handle_exit(sig, frame)
+
+    server = _Server(uvicorn_config(app, settings, port=port))
+    # uvicorn re-raises the signal it caught once it has shut down, which would end the process
+    # by the signal (status -15) or with a KeyboardInterrupt; these handlers make it a clean exit.
+    previous = {sig: signal.signal(sig, _exit_cleanly) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if server.started else 1
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)

@@ -1,0 +1,105 @@
+"""What one serving process shares between its routes and its life cycle.
+
+A ``Runtime`` holds the loaded model, its engine and the two facts the health routes report:
+``ready`` (warmed up on the package's serving example, not draining) and ``draining`` (SIGTERM
+came: new requests get 503, queued ones are answered within the grace period). It starts nothing
+when it is made, so that a server can make it before forking its workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from modelpack.engine import Engine
+from modelpack.errors import ModelpackError
+from modelpack.settings import Settings
+
+__all__ = ["Runtime"]
+
+_log = logging.getLogger("modelpack.serving")
+
+
+class Runtime:
+    """One model served by one process: its engine, readiness and shutdown."""
+
+    def __init__(self, model: Any, settings: Settings) -> None:
+        self.model = model
+        self.settings = settings
+        batching = settings.batching and bool(getattr(model, "batch_exact", False))
+        self.engine = Engine(
+            model.predict_checked,
+            max_queue=settings.max_queue,
+            batching=batching,
+            batch_max_rows=settings.batch_max_rows,
+            batch_wait_ms=settings.batch_wait_ms,
+        )
+        self.ready = False
+        self.draining = False
+        self._warmed = threading.Event()
+
+    def start(self, warm_up: bool = True) -> None:
+        """Start the engine, then warm the model up on its serving example (in the background:
+        the server answers ``/health/live`` meanwhile, and ``ready`` turns true when done)."""
+        self.engine.start()
+        if not warm_up:
+            self._set_ready()
+            return
+        threading.Thread(target=self._warm_up, name="modelpack-warm-up", daemon=True).start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the warm-up finished (for callers without an event loop)."""
+        return self._warmed.wait(timeout)
+
+    def _warm_up(self) -> None:
+        started = time.perf_counter()
+        example = _serving_example(self.model)
+        if example is not None:
+            data, params = example
+            try:
+                checked, checked_params = self.model.check(data, params)
+                deadline = time.monotonic() + max(self.settings.timeout, 60.0)
+                self.engine.submit_sync(checked, checked_params, deadline)
+            except ModelpackError as exc:
+                _log.warning("warming up on the package's serving example failed: %s", exc)
+            except Exception:
+                _log.exception("warming up on the package's serving example failed")
+            else:
+                _log.info("warmed up in %.0f ms", (time.perf_counter() - started) * 1e3)
+        self._set_ready()
+
+    def _set_ready(self) -> None:
+        if not self.draining:
+            self.ready = True
+        self._warmed.set()
+
+    def begin_shutdown(self, grace: float) -> None:
+        """SIGTERM: refuse new requests, answer whatever is left after ``grace`` seconds."""
+        if self.draining:
+            return
+        self.draining = True
+        self.ready = False
+        self.engine.stop_accepting()
+        timer = threading.Timer(grace, self.engine.close, args=("the server is shutting down",))
+        timer.daemon = True
+        timer.start()
+
+
+def _serving_example(model: Any) -> tuple[Any, Any] | None:
+    """The package's serving example decoded as a request would be, or None."""
+    from modelpack.codecs import InputPlan, decode_json
+
+    path = getattr(model, "path", None)
+    if path is None:
+        return None
+    file = path / "serving_input_example.json"
+    if not file.is_file():
+        return None
+    try:
+        decoded = decode_json(file.read_bytes(), InputPlan.for_model(model))
+    except ModelpackError as exc:
+        _log.warning("the package's serving example cannot be read: %s", exc)
+        return None
+    return decoded.data, decoded.params
