@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from modelpack.enforce import enforce_input, enforce_params
-from modelpack.errors import InvalidModel, ModelpackError, PickleRefused, PredictionFailed
+from modelpack.errors import InvalidModel, ModelpackError, PickleRefused, prediction_error
 from modelpack.flavors import Flavor, Predictor, registry
 from modelpack.model import PYFUNC, Model
 from modelpack.schema import ParamSchema, Schema
@@ -67,8 +67,10 @@ class PyFuncModel:
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
         """Check ``data`` and ``params`` against the signature, then predict.
 
-        Raises ``SignatureMismatch`` or ``InvalidParams`` for input that breaks the signature,
-        and ``PredictionFailed`` (the model's own exception as ``__cause__``) when the model raises.
+        Raises ``SignatureMismatch`` or ``InvalidParams`` for input that breaks the signature.
+        When prediction raises, the exception becomes the ``__cause__`` of ``PredictionFailed``
+        (400: the model's own code refused the input) or of ``InternalError`` (500: modelpack's
+        adapter failed, or memory ran out); see ``modelpack.errors.prediction_error``.
         """
         if self.input_schema is not None:
             data = enforce_input(data, self.input_schema)
@@ -78,11 +80,7 @@ class PyFuncModel:
         except ModelpackError:
             raise
         except Exception as exc:
-            text = str(exc).strip()
-            first = text.splitlines()[0][:200] if text else ""
-            raise PredictionFailed(
-                f"the model raised {type(exc).__name__}" + (f": {first}" if first else "")
-            ) from exc
+            raise prediction_error(exc) from exc
 
     def get_raw_model(self) -> object:
         """The flavor's native object (the estimator, booster, module or PythonModel)."""
