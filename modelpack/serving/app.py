@@ -4,12 +4,15 @@
 picks a codec from the Content-Type, and runs decode -> predict -> encode in one hop to the
 prediction thread under the request timeout (or on the event loop, for small requests of a model
 measured to be fast). Every failure, 404 and 405 included, is answered with MLflow's JSON error
-envelope by the handlers at the bottom.
+envelope by the handlers at the bottom: a 4xx is logged in one INFO line, a 5xx at ERROR with its
+traceback and its request id in the body. Around the routes sit two ASGI middlewares of their own
+modules: request ids (``request_id``) and, when a token is set, bearer auth (``auth``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import traceback
@@ -23,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from modelpack import __version__
 from modelpack.codecs import (
@@ -40,7 +44,10 @@ from modelpack.errors import (
     PayloadTooLarge,
     PredictionFailed,
     RequestTimeout,
+    internal_error,
 )
+from modelpack.serving.auth import BearerAuth
+from modelpack.serving.request_id import RequestId, current_request_id
 from modelpack.settings import Settings
 
 __all__ = ["create_app"]
@@ -106,7 +113,10 @@ class Invocations:
             out = self._process_inline(media, body)
         else:
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._executor, self._process_timed, media, body)
+            context = contextvars.copy_context()  # the request id, for logs from the thread
+            future = loop.run_in_executor(
+                self._executor, context.run, self._process_timed, media, body
+            )
             try:
                 out = await asyncio.wait_for(future, self._timeout)
             except asyncio.TimeoutError:
@@ -184,21 +194,32 @@ class Invocations:
 
     def _process(self, media: MediaType, body: bytes) -> bytes:
         """Decode, predict, encode."""
-        if media.kind == "csv":
-            decoded = Decoded(decode_csv(body, self._plan, dtypes=self._csv_dtypes))
-        else:
-            decoded = decode_json(body, self._plan, orient=media.orient)
-        # PyFuncModel.predict turns whatever the model raises into PredictionFailed (a 400).
-        predictions = self._model.predict(decoded.data, decoded.params)
-        return encode_predictions(predictions, bare=decoded.bare)
+        try:
+            if media.kind == "csv":
+                decoded = Decoded(decode_csv(body, self._plan, dtypes=self._csv_dtypes))
+            else:
+                decoded = decode_json(body, self._plan, orient=media.orient)
+            # PyFuncModel.predict decides whose fault a failed prediction is (400 or 500).
+            predictions = self._model.predict(decoded.data, decoded.params)
+            return encode_predictions(predictions, bare=decoded.bare)
+        except ModelpackError:
+            raise
+        except Exception as exc:
+            # The codecs and enforcement answer bad input with ModelpackErrors: anything else is
+            # the server's fault (a bug of ours, memory running out), answered with a 500.
+            raise internal_error(exc, "serving the request") from exc
 
 
 def _prediction_thread() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelpack-predict")
 
 
-def create_app(model: Any, settings: Settings) -> Starlette:
-    """The ASGI app serving ``model`` (a ``PyFuncModel``, already loaded) under ``settings``."""
+def create_app(model: Any, settings: Settings) -> ASGIApp:
+    """The ASGI app serving ``model`` (a ``PyFuncModel``, already loaded) under ``settings``.
+
+    Request ids and the bearer token are middlewares around the routes, so that every response,
+    401s and unmatched paths included, carries ``X-Request-ID``.
+    """
     invocations = Invocations(model, settings)
     version = orjson.dumps({"version": __version__})
 
@@ -212,7 +233,7 @@ def create_app(model: Any, settings: Settings) -> Starlette:
         assert isinstance(exc, ModelpackError)
         return _error_response(exc, settings.debug)
 
-    app = Starlette(
+    app: ASGIApp = Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/health", ping, methods=["GET"]),
@@ -225,23 +246,31 @@ def create_app(model: Any, settings: Settings) -> Starlette:
             Exception: _internal_error,
         },
     )
-    return app
+    if settings.auth_token is not None:
+        app = BearerAuth(app, settings.auth_token)
+    return RequestId(app)
 
 
 def _error_response(exc: ModelpackError, debug: bool) -> Response:
     body = exc.to_dict()
-    if isinstance(exc, PredictionFailed):
-        cause = exc.__cause__ or exc
-        _log.error("prediction failed: %s", exc.message, exc_info=cause)
-        if debug:
-            body["stack_trace"] = "".join(traceback.format_exception(cause))
-    elif isinstance(exc, RequestTimeout):
-        _log.warning("%s", exc.message)
-    elif exc.status_code >= 500:
-        _log.error("%s", exc.message, exc_info=exc)
+    if exc.status_code < 500:
+        # Once, without a traceback: a client must not be able to fill the log with tracebacks.
+        _log_refusal(exc.status_code, exc.error_code, exc.message)
     else:
-        _log.debug("%d %s: %s", exc.status_code, exc.error_code, exc.message)
+        request_id = body["request_id"] = current_request_id()
+        line = ("%d %s: %s [request %s]", exc.status_code, exc.error_code, exc.message, request_id)
+        if isinstance(exc, RequestTimeout):
+            _log.warning(*line)  # the server is busy or the model slow: no bug to trace
+        else:
+            _log.error(*line, exc_info=exc)
+    if debug and (isinstance(exc, PredictionFailed) or exc.status_code >= 500):
+        body["stack_trace"] = "".join(traceback.format_exception(exc.__cause__ or exc))
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type=_JSON)
+
+
+def _log_refusal(status: int, error_code: str, message: str) -> None:
+    """The one INFO line (no traceback) for a request answered with a 4xx."""
+    _log.info("%d %s: %s [request %s]", status, error_code, message, current_request_id())
 
 
 _HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
@@ -258,12 +287,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         message = str(exc.detail)
     body = {"error_code": _HTTP_CODES.get(exc.status_code, "BAD_REQUEST"), "message": message}
+    _log_refusal(exc.status_code, body["error_code"], message)
     return Response(
         orjson.dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=_JSON
     )
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the log (the server re-raises after this response), never out.
-    body = {"error_code": "INTERNAL_ERROR", "message": "internal server error; see the server log"}
+    # The server logs the traceback after this response (starlette re-raises), never sends it.
+    request_id = current_request_id()
+    _log.error("500 INTERNAL_ERROR: unhandled %s [request %s]", type(exc).__name__, request_id)
+    body = {
+        "error_code": "INTERNAL_ERROR",
+        "message": "internal server error; see the server log",
+        "request_id": request_id,
+    }
     return Response(orjson.dumps(body), status_code=500, media_type=_JSON)

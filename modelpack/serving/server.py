@@ -13,6 +13,7 @@ import signal
 from typing import Any
 
 from modelpack.errors import InvalidArgument
+from modelpack.serving.auth import check_token
 from modelpack.settings import Settings
 
 __all__ = ["serve", "uvicorn_config"]
@@ -41,6 +42,8 @@ def check(settings: Settings) -> None:
         raise InvalidArgument(
             f"MODELPACK_MAX_BODY_BYTES must be positive, got {settings.max_body_bytes}"
         )
+    if settings.auth_token is not None:
+        check_token(settings.auth_token, "MODELPACK_AUTH_TOKEN")
 
 
 def uvicorn_config(app: Any, settings: Settings, *, factory: bool = False) -> Any:
