@@ -85,6 +85,14 @@ def info(model_uri: str, as_json: bool) -> None:
 @click.option(
     "--debug", is_flag=True, default=None, help="Tracebacks in error responses; debug logging."
 )
+@click.option(
+    "--auth-token-file",
+    default=None,
+    metavar="PATH",
+    help="File holding the token every request must send as 'Authorization: Bearer <token>' "
+    "(all routes but the health probes and /metrics), e.g. a mounted secret; wins over "
+    "MODELPACK_AUTH_TOKEN.",
+)
 @handle_errors
 def serve(
     model_uri: str,
@@ -94,16 +102,21 @@ def serve(
     timeout: float | None,
     env_manager: str,
     debug: bool | None,
+    auth_token_file: str | None,
 ) -> None:
     """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
 
     Every option also reads MODELPACK_<NAME> (MODELPACK_PORT, ...); options win.
+    MODELPACK_AUTH_TOKEN (or --auth-token-file) makes every route but the health probes and
+    /metrics require 'Authorization: Bearer <token>'.
     """
     from modelpack.serving.server import serve as run_server
 
     _local_only(env_manager)
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
     overrides["timeout"] = timeout
+    if auth_token_file is not None:
+        overrides["auth_token"] = _read_token(auth_token_file)
     if debug:
         overrides.update(debug=True, log_level="debug")
     run_server(model_uri, Settings.from_env(**overrides))
@@ -181,6 +194,22 @@ def predict(
         progress=False if quiet else None,
         json_style=settings.json_style,
     )
+
+
+def _read_token(path: str) -> str:
+    """The token in ``path``, without surrounding whitespace; never quoted in an error."""
+    from modelpack.errors import InvalidArgument
+    from modelpack.serving.auth import check_token
+
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidArgument(f"--auth-token-file {path}: cannot read it ({reason})") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"--auth-token-file {path}: not UTF-8 text") from None
+    check_token(token, f"--auth-token-file {path}")
+    return token
 
 
 def _local_only(env_manager: str) -> None:

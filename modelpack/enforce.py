@@ -51,13 +51,16 @@ def enforce_input(data: Any, schema: Schema) -> Any:
         if schema.is_tensor_spec():
             return enforce_tensors(data, schema)
         return _enforce_columns(_to_frame(data, schema), schema)
+    except ModelpackError:
+        raise
     except (TypeError, ValueError, OverflowError) as exc:
-        if isinstance(exc, ModelpackError):
-            raise
-        # pandas and numpy refuse odd shapes and values in their own words: still bad input.
+        # Kept on purpose: enforcement hands the caller's objects, of any shape and content, to
+        # pandas and numpy, and these three are how they refuse them (often from C, with no frame
+        # that would tell their refusal apart from our own code). That is bad input, a 400.
+        # Anything else (KeyError, AttributeError, ...) is a bug of ours and stays a 500.
         raise SignatureMismatch(
             f"the input ({type(data).__name__}) does not fit the model's signature: {one_line(exc)}"
-        ) from None
+        ) from exc
 
 
 # ---------------------------------------------------------------------------------------------

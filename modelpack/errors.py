@@ -13,6 +13,7 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     ├── MissingDependency (ImportError)         INVALID_STATE            500  2
     ├── PickleRefused (PermissionError)         PERMISSION_DENIED        403  2
     ├── AccessDenied (PermissionError)          PERMISSION_DENIED        403  2
+    ├── Unauthenticated (PermissionError)       UNAUTHENTICATED          401  2
     ├── RemoteError (ConnectionError)           TEMPORARILY_UNAVAILABLE  503  1
     ├── InvalidArgument (ValueError)            INVALID_PARAMETER_VALUE  400  2
     ├── SchemaError (ValueError)                INVALID_PARAMETER_VALUE  400  2
@@ -26,17 +27,24 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     ├── RequestTimeout (TimeoutError)           DEADLINE_EXCEEDED        504  1
     ├── Overloaded (RuntimeError)               TEMPORARILY_UNAVAILABLE  503  1
     ├── ImageBuildFailed (RuntimeError)         INVALID_STATE            500  1
+    ├── InternalError (RuntimeError)            INTERNAL_ERROR           500  1
     └── InvalidOutput (TypeError)               INTERNAL_ERROR           500  1
+
+Whose fault a failed prediction is, is decided by ``prediction_error``: the model's (400) or the
+server's (500).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Any, ClassVar
 
 __all__ = [
     "AccessDenied",
     "BadRequest",
     "ImageBuildFailed",
+    "InternalError",
     "InvalidArgument",
     "InvalidModel",
     "InvalidOutput",
@@ -53,10 +61,14 @@ __all__ = [
     "RequestTimeout",
     "SchemaError",
     "SignatureMismatch",
+    "Unauthenticated",
     "UnknownFlavor",
     "UnsupportedMediaType",
     "clip",
+    "internal_error",
     "one_line",
+    "prediction_error",
+    "raised_in_modelpack",
     "short_repr",
 ]
 
@@ -137,6 +149,14 @@ class AccessDenied(ModelpackError, PermissionError):
 
     error_code = "PERMISSION_DENIED"
     status_code = 403
+    exit_code = 2
+
+
+class Unauthenticated(ModelpackError, PermissionError):
+    """A request to a server that requires a bearer token came without it, or with another."""
+
+    error_code = "UNAUTHENTICATED"
+    status_code = 401
     exit_code = 2
 
 
@@ -253,6 +273,86 @@ class ImageBuildFailed(ModelpackError, RuntimeError):
     exit_code = 1
 
 
+class InternalError(ModelpackError, RuntimeError):
+    """The server, not the request, failed: a bug in modelpack's own code (a flavor's adapter, a
+    codec, enforcement) or memory running out. The original exception is the ``__cause__``."""
+
+
 class InvalidOutput(ModelpackError, TypeError):
     """A model returned a value its output codec cannot encode (a server-side fault, not the
     client's)."""
+
+
+# -- whose fault is it --------------------------------------------------------------------------
+
+_PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+
+
+@functools.lru_cache(maxsize=512)
+def _in_package(filename: str) -> str | None:
+    """``filename`` relative to the directory above the package when it is modelpack's, else
+    None (``<string>`` and other pseudo-files included)."""
+    real = os.path.realpath(filename)
+    if not real.startswith(_PACKAGE_DIR + os.sep):
+        return None
+    return os.path.relpath(real, os.path.dirname(_PACKAGE_DIR))
+
+
+def _innermost(exc: BaseException) -> tuple[str | None, int]:
+    """Where ``exc`` was raised: modelpack's file (or None when not modelpack's) and the line."""
+    tb = exc.__traceback__
+    if tb is None:
+        return None, 0
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return _in_package(tb.tb_frame.f_code.co_filename), tb.tb_lineno
+
+
+def raised_in_modelpack(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is in modelpack's own code.
+
+    A library function written in C has no frame, so its errors count as raised by the Python
+    code that called it: modelpack code must check input before handing it to C itself.
+    """
+    return _innermost(exc)[0] is not None
+
+
+def internal_error(exc: BaseException, doing: str) -> InternalError:
+    """An ``InternalError`` for an exception modelpack did not expect while ``doing`` something;
+    the message names the exception's type and where it was raised, never its text (which may
+    quote the input); raise it ``from exc``."""
+    if isinstance(exc, MemoryError):
+        return InternalError(f"the server ran out of memory while {doing} (MemoryError)")
+    where, line = _innermost(exc)
+    place = f" in {where} line {line}" if where is not None else ""
+    return InternalError(
+        f"internal error while {doing}: {type(exc).__name__}{place}; see the server log"
+    )
+
+
+def prediction_error(exc: Exception) -> ModelpackError:
+    """The error for an exception a model's predictor raised: whose fault is it?
+
+    - ``MemoryError``: the server's (500): memory depends on what else the server holds and does,
+      so the same request may succeed later or elsewhere.
+    - raised in modelpack's own code (a flavor's adapter): ours, a bug (500).
+    - raised in the model's or its libraries' code: the model refused this input (400
+      ``PredictionFailed``, as MLflow answers). ``RecursionError`` is judged by place like any
+      other error: it is deterministic for a given input and leaves the process sound.
+
+    Raise the result ``from exc``.
+    """
+    if isinstance(exc, MemoryError) or raised_in_modelpack(exc):
+        return internal_error(exc, "predicting")
+    first = _first_line(exc)
+    return PredictionFailed(
+        f"the model raised {type(exc).__name__}" + (f": {first}" if first else "")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    try:
+        text = str(exc).strip()
+    except Exception:  # the model's exception class may break its own __str__
+        return ""
+    return text.splitlines()[0][:200] if text else ""

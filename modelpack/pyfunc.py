@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from modelpack.enforce import enforce_input, enforce_params
-from modelpack.errors import InvalidModel, ModelpackError, PredictionFailed
+from modelpack.errors import InvalidModel, ModelpackError, prediction_error
 from modelpack.flavors import Flavor, Predictor, registry
 from modelpack.format.opener import add_code_path
 from modelpack.model import PYFUNC, Model
@@ -77,22 +77,46 @@ class PyFuncModel:
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
         """Check ``data`` and ``params`` against the signature, then predict.
 
-        Raises ``SignatureMismatch`` or ``InvalidParams`` for input that breaks the signature,
-        and ``PredictionFailed`` (the model's own exception as ``__cause__``) when the model raises.
+        Raises ``SignatureMismatch`` or ``InvalidParams`` for input that breaks the signature.
+        When prediction raises, the exception becomes the ``__cause__`` of ``PredictionFailed``
+        (400: the model's own code refused the input) or of ``InternalError`` (500: modelpack's
+        adapter failed, or memory ran out); see ``modelpack.errors.prediction_error``.
+        """
+        return self.predict_checked(*self.check(data, params))
+
+    def check(
+        self, data: Any, params: Mapping[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """``data`` and ``params`` as the signature makes them (the first half of ``predict``).
+
+        The server checks each request with this before it queues it, so that a bad input is
+        its own 400 and never fails a call that merged it with others.
         """
         if self.input_schema is not None:
             data = enforce_input(data, self.input_schema)
-        checked = enforce_params(params, self.params_schema)
+        return data, enforce_params(params, self.params_schema)
+
+    def predict_checked(self, data: Any, params: Mapping[str, Any]) -> Any:
+        """The model's answer for input that ``check`` returned (the second half of ``predict``)."""
         try:
-            return self._predictor.predict(data, checked)
+            return self._predictor.predict(data, params)
         except ModelpackError:
             raise
         except Exception as exc:
-            text = str(exc).strip()
-            first = text.splitlines()[0][:200] if text else ""
-            raise PredictionFailed(
-                f"the model raised {type(exc).__name__}" + (f": {first}" if first else "")
-            ) from exc
+            raise prediction_error(exc) from exc
+
+    @property
+    def batch_exact(self) -> bool:
+        """Whether requests may be merged into one call without changing a bit of any answer.
+
+        The flavor's predictor says so (``batch_exact``; scikit-learn tree models and XGBoost
+        do, models built on matrix products do not); the package's MLmodel ``metadata`` key
+        ``batching`` (true or false) overrides it.
+        """
+        chosen = (self.metadata.metadata or {}).get("batching")
+        if isinstance(chosen, bool):
+            return chosen
+        return bool(getattr(self._predictor, "batch_exact", False))
 
     def get_raw_model(self) -> object:
         """The flavor's native object (the estimator, booster, module or PythonModel)."""

@@ -29,6 +29,10 @@ _MLFLOW_ENV = {
     "tracking_token": "MLFLOW_TRACKING_TOKEN",
 }
 
+# Secrets whose variable set but empty stays "" (which the server refuses) instead of meaning
+# "unset": MODELPACK_AUTH_TOKEN=$TYPO must not serve without authentication.
+_KEEP_EMPTY = frozenset({"auth_token"})
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -62,6 +66,10 @@ class Settings:
     """When false, packages whose model is stored with pickle or cloudpickle are refused."""
     debug: bool = False
     """Put Python tracebacks into error responses (never do this in production)."""
+    auth_token: str | None = dataclasses.field(default=None, repr=False)
+    """Bearer token the server requires (``Authorization: Bearer <token>``) on every route but
+    the health probes and ``/metrics``; None serves without one. ``serve --auth-token-file``
+    reads it from a file instead."""
     log_level: str = "info"
     """Log level of the server (debug logs one line per request)."""
     torch_device: str | None = None
@@ -104,7 +112,9 @@ class Settings:
             raw = source.get(ENV_PREFIX + field.name.upper())
             if raw is None and field.name in _MLFLOW_ENV:
                 raw = source.get(_MLFLOW_ENV[field.name])
-            if raw is not None:
+            if raw is not None and field.name in _KEEP_EMPTY:
+                values[field.name] = raw.strip()
+            elif raw is not None:
                 values[field.name] = _parse(field.name, str(field.type), raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         unknown = set(values) - {f.name for f in fields(cls)}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import modelpack
-from modelpack.errors import PredictionFailed, SignatureMismatch, UnknownFlavor
+from modelpack.errors import InternalError, PredictionFailed, SignatureMismatch, UnknownFlavor
 
 
 def test_predict_enforces_the_signature(sklearn_package: Path, wine_frame: pd.DataFrame) -> None:
@@ -34,6 +34,33 @@ def test_model_exceptions_become_prediction_failed(tmp_path: Path, elasticnet) -
         modelpack.load_model(tmp_path / "m").predict(pd.DataFrame({"a": [1.0]}))
     assert str(info.value).startswith("the model raised ValueError: ")
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def _out_of_memory(model_input: pd.DataFrame) -> None:
+    raise MemoryError
+
+
+def test_memory_error_is_an_internal_error(tmp_path: Path) -> None:
+    modelpack.save_model(_out_of_memory, tmp_path / "m")
+    with pytest.raises(InternalError) as info:
+        modelpack.load_model(tmp_path / "m").predict(pd.DataFrame({"a": [1.0]}))
+    assert str(info.value) == "the server ran out of memory while predicting (MemoryError)"
+    assert isinstance(info.value.__cause__, MemoryError)
+
+
+def test_a_fault_in_a_flavors_adapter_is_an_internal_error(
+    sklearn_package: Path, wine_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in modelpack's sklearn adapter (here: its state broken) is a 500, not the client's
+    400, even though the request is fine."""
+    model = modelpack.load_model(sklearn_package)
+    monkeypatch.setattr(model._predictor, "_fn", None)
+    with pytest.raises(InternalError) as info:
+        model.predict(wine_frame)
+    assert isinstance(info.value.__cause__, TypeError)
+    assert str(info.value).startswith(
+        "internal error while predicting: TypeError in modelpack/flavors/sklearn.py line "
+    )
 
 
 def test_metadata_and_raw_model(sklearn_package: Path) -> None:

@@ -41,3 +41,16 @@ def test_bad_environment_values_name_the_variable(env: dict[str, str], message: 
 def test_unknown_override_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="unknown settings"):
         Settings.from_env({}, colour="red")
+
+
+def test_auth_token_from_the_environment_is_stripped_and_never_in_the_repr() -> None:
+    s = Settings.from_env({"MODELPACK_AUTH_TOKEN": " s3cr3t\n"})
+    assert s.auth_token == "s3cr3t"
+    assert "s3cr3t" not in repr(s)
+    assert Settings.from_env({}).auth_token is None
+
+
+def test_an_empty_auth_token_stays_empty_for_the_server_to_refuse() -> None:
+    # Unlike other optional settings, empty does not mean unset: a typo must not turn auth off.
+    assert Settings.from_env({"MODELPACK_AUTH_TOKEN": ""}).auth_token == ""
+    assert Settings.from_env({"MODELPACK_CACHE_DIR": ""}).cache_dir is None

@@ -80,7 +80,8 @@ def _float_cast(target: np.dtype) -> Cast:
 
     def cast(values: Sequence[Any], name: str) -> np.ndarray:
         try:
-            arr = np.asarray(values, dtype=target)
+            with np.errstate(over="ignore"):  # beyond float32's range: inf, as numpy casts it
+                arr = np.asarray(values, dtype=target)
         except (TypeError, ValueError, OverflowError):
             raise _mismatch(name, label, *_first_bad(values, _is_number)) from None
         return _one_dim(arr, values, name, label)
@@ -217,7 +218,8 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
         if any(isinstance(v, list) for v in values):
             return object_array(values)  # enforcement stacks the cells into a tensor
         try:
-            return np.asarray(values, dtype=dtype)
+            with np.errstate(over="ignore"):  # beyond float32's range: inf, as numpy casts it
+                return np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError):
             raise _mismatch(
                 name, str(dtype), *_first_bad(values, lambda v: _fits(v, dtype))
@@ -228,7 +230,8 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
 
 def _fits(value: Any, dtype: np.dtype) -> bool:
     try:
-        np.asarray([value], dtype=dtype)
+        with np.errstate(over="ignore"):
+            np.asarray([value], dtype=dtype)
     except (TypeError, ValueError, OverflowError):
         return False
     return True

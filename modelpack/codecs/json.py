@@ -7,7 +7,6 @@ name the problem and never echo the body.
 from __future__ import annotations
 
 import json as _stdlib_json
-import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,12 +17,11 @@ import pandas as pd
 
 from modelpack.codecs.casts import cast_values
 from modelpack.codecs.plan import InputPlan
-from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch, clip, one_line
+from modelpack.errors import MalformedInput, SignatureMismatch, clip, one_line
 from modelpack.schema import ColSpec, DataType, TensorSpec
 
 __all__ = ["ENVELOPES", "Decoded", "decode_json", "decode_value", "loads"]
 
-_log = logging.getLogger(__name__)
 _LLM_KEYS = frozenset({"messages", "prompt", "input"})
 _SPLIT_KEYS = frozenset({"columns", "data", "index"})
 
@@ -76,15 +74,7 @@ def decode_value(
     value: Any, plan: InputPlan, *, orient: Literal["split", "records"] | None = None
 ) -> Decoded:
     """``decode_json`` for a body that is already parsed."""
-    try:
-        return _decode(value, plan, orient)
-    except ModelpackError:
-        raise
-    except Exception as exc:  # bad input must never become a 500
-        _log.debug("decoding failed", exc_info=True)
-        raise MalformedInput(
-            f"the input cannot be read: {type(exc).__name__}: {one_line(exc)}"
-        ) from None
+    return _decode(value, plan, orient)
 
 
 def _decode(value: Any, plan: InputPlan, orient: str | None) -> Decoded:
@@ -150,6 +140,7 @@ def _split(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
     if columns is not None and not isinstance(columns, list):
         raise MalformedInput(f"{where}: 'columns' must be a list, got {_kind(columns)}")
     if plan.input_schema is None:
+        _check_rows(rows, where)
         return _pandas(lambda: pd.DataFrame(data=rows, columns=columns, index=index), where)
     if columns is not None and not all(isinstance(c, Hashable) for c in columns):
         raise MalformedInput(f"{where}: column names must be strings or numbers")
@@ -191,10 +182,11 @@ def _records(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
         raise MalformedInput(
             f"{where}: the records format is a list of objects (one per row), got {_kind(value)}"
         )
+    _check_rows(value, where)
     if plan.input_schema is None:
         return _pandas(lambda: pd.DataFrame(data=value), where)
     if not value or not all(type(r) is dict for r in value):
-        if value and all(type(r) is list for r in value):
+        if value and type(value[0]) is list:
             return _split({"data": value}, plan, where)
         if any(type(r) is dict for r in value):
             bad = next(i for i, r in enumerate(value) if type(r) is not dict)
@@ -208,6 +200,19 @@ def _records(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
         names = list(dict.fromkeys(k for r in value for k in r))
         cols = [[r.get(n) for r in value] for n in names]
     return plan.frame(names, cols)
+
+
+def _check_rows(rows: list[Any], where: str) -> None:
+    """Rows given as lists are all lists of one length (pandas would pad short rows with NaN,
+    a deprecated behaviour that warns on every request)."""
+    if not rows or not any(type(r) is list for r in rows):
+        return
+    width = len(rows[0]) if type(rows[0]) is list else -1
+    for i, row in enumerate(rows):
+        if type(row) is not list:
+            raise MalformedInput(f"{where}: row {i} is {_kind(row)}, but other rows are lists")
+        if len(row) != width:
+            raise MalformedInput(f"{where}: row {i} has {len(row)} values, but row 0 has {width}")
 
 
 def _pandas(build: Callable[[], pd.DataFrame], where: str) -> pd.DataFrame:
@@ -291,7 +296,8 @@ def _convert(value: Any, spec: ColSpec | TensorSpec | None, name: str) -> Any:
     if isinstance(spec, ColSpec) and isinstance(spec.type, DataType):
         dtype = spec.type.to_numpy() if spec.type != DataType.string else np.dtype(object)
     try:
-        return np.asarray(value, dtype=dtype)
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, as numpy casts it
+            return np.asarray(value, dtype=dtype)
     except (TypeError, ValueError, OverflowError) as exc:
         label = str(dtype) if dtype is not None else "an array"
         raise SignatureMismatch(

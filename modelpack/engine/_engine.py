@@ -17,7 +17,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,14 @@ import pandas as pd
 from modelpack.engine._batch import merge, merge_key, rows_of, split
 from modelpack.errors import ModelpackError, Overloaded, RequestTimeout
 
-__all__ = ["Engine", "EngineStats"]
+__all__ = ["ClientGone", "Engine", "EngineStats"]
 
 _log = logging.getLogger("modelpack.engine")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready (nobody to answer)."""
+
 
 Predict = Callable[[Any, Mapping[str, Any]], Any]
 """Predicts checked input with checked params (``PyFuncModel.predict_checked``)."""
@@ -81,6 +86,7 @@ class Engine:
         batch_max_rows: int,
         batch_wait_ms: float = 0.0,
         retry_after: int = 1,
+        timeout: float | None = None,
     ) -> None:
         self._predict = predict
         self._max_queue = max_queue
@@ -88,6 +94,7 @@ class Engine:
         self._batch_max_rows = batch_max_rows
         self._batch_wait = batch_wait_ms / 1000.0
         self._retry_after = retry_after
+        self._limit = "" if timeout is None else f" of {timeout:g} s"
         self._queue: collections.deque[_Job] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
@@ -103,10 +110,13 @@ class Engine:
     # -- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the prediction thread (in the process that serves: threads do not survive fork)."""
-        if self._thread is not None:
-            return
-        self._running = True
+        """Start the prediction thread (in the process that serves: threads do not survive fork).
+
+        ``submit`` starts it on first use too."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._running = True
         self._thread = threading.Thread(target=self._run, name="modelpack-predict", daemon=True)
         self._thread.start()
 
@@ -153,15 +163,25 @@ class Engine:
 
     @property
     def busy(self) -> bool:
+        """A prediction is running."""
         return self._busy
 
     # -- submitting ------------------------------------------------------------------------------
 
-    async def submit(self, data: Any, params: Mapping[str, Any], deadline: float) -> Any:
+    async def submit(
+        self,
+        data: Any,
+        params: Mapping[str, Any],
+        deadline: float,
+        gone: Awaitable[Any] | None = None,
+    ) -> Any:
         """The model's answer for checked ``data``, awaited on the running event loop.
 
         Raises ``Overloaded`` (503) when the queue is full, ``RequestTimeout`` (504) when
-        ``deadline`` (``time.monotonic()``) passes first, or the prediction's own error.
+        ``deadline`` (``time.monotonic()``) passes first, ``ClientGone`` when ``gone`` (an
+        awaitable that finishes when the client disconnects) finishes first, or the
+        prediction's own error. A request that is dropped this way is never predicted if it has
+        not started.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -174,13 +194,20 @@ class Engine:
 
         job = self._admit(data, params, deadline, deliver)
         timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire, job, future)
+        watcher = None if gone is None else asyncio.ensure_future(gone)
+        if watcher is not None:
+            watcher.add_done_callback(lambda _: self._leave(job, future))
         try:
             return await future
-        except asyncio.CancelledError:
-            job.abandoned = True  # the client went away: drop it if it has not started
-            raise
         finally:
             timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
+
+    def _leave(self, job: _Job, future: asyncio.Future[Any]) -> None:
+        job.abandoned = True
+        if not future.done():
+            future.set_exception(ClientGone())
 
     def submit_sync(self, data: Any, params: Mapping[str, Any], deadline: float) -> Any:
         """``submit`` for a caller without an event loop (blocks the calling thread)."""
@@ -210,6 +237,8 @@ class Engine:
         rows = rows_of(data) if mergeable else None
         key = merge_key(data, params) if rows is not None else None
         job = _Job(data, params, rows, key, deadline, deliver)
+        if self._thread is None:
+            self.start()  # on first use, in the process that serves
         with self._cond:
             if not self._accepting:
                 raise self._overloaded("the server is shutting down")
@@ -235,8 +264,8 @@ class Engine:
 
     def _timeout(self) -> RequestTimeout:
         return RequestTimeout(
-            "the request was not answered within the time limit (--timeout); a prediction "
-            "that started keeps running until it returns"
+            f"the request was not answered within the time limit{self._limit} (--timeout); "
+            "a prediction that started keeps running until it returns"
         )
 
     # -- the prediction thread -------------------------------------------------------------------

@@ -16,7 +16,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from modelpack.errors import BadRequest, InvalidArgument, InvalidModel, InvalidParams
+from modelpack.errors import (
+    InvalidArgument,
+    InvalidModel,
+    InvalidOutput,
+    InvalidParams,
+    SignatureMismatch,
+)
 from modelpack.example import example_data
 from modelpack.flavors import SavedFlavor, module_loaded, require
 from modelpack.flavors.torch_files import is_torchscript, zip_pickle_modules
@@ -262,10 +268,12 @@ class _TorchPredictor:
             array = _frame_to_float32(data)
         elif isinstance(data, np.ndarray):
             if data.dtype.kind not in "biuf":
-                raise BadRequest(f"the PyTorch model takes a numeric array, got dtype {data.dtype}")
+                raise SignatureMismatch(
+                    f"the PyTorch model takes a numeric array, got dtype {data.dtype}"
+                )
             array = data
         else:
-            raise BadRequest(
+            raise SignatureMismatch(
                 f"the PyTorch model takes a DataFrame or a numpy array, got {type(data).__name__}"
             )
         self._check(array)
@@ -275,7 +283,9 @@ class _TorchPredictor:
         with torch.no_grad():
             out = self._model(torch.from_numpy(array).to(self._device), **(params or {}))
         if not isinstance(out, torch.Tensor):
-            raise TypeError(f"the model returned a {type(out).__name__}, expected one tensor")
+            raise InvalidOutput(
+                f"the PyTorch model returned a {type(out).__name__}, expected one tensor"
+            )
         result = out.detach().cpu().numpy()
         if isinstance(data, pd.DataFrame):
             return pd.DataFrame(result, index=data.index)
@@ -288,12 +298,12 @@ class _TorchPredictor:
         if array.ndim != len(shape) or any(
             e != -1 and e != a for e, a in zip(shape, array.shape, strict=False)
         ):
-            raise BadRequest(
+            raise SignatureMismatch(
                 f"the PyTorch model expects input of shape {_shape(shape)}, "
                 f"got {_shape(array.shape)}"
             )
         if str(array.dtype) != dtype:
-            raise BadRequest(f"the PyTorch model expects {dtype} input, got {array.dtype}")
+            raise SignatureMismatch(f"the PyTorch model expects {dtype} input, got {array.dtype}")
 
 
 def _frame_to_float32(df: pd.DataFrame) -> np.ndarray:
@@ -305,9 +315,10 @@ def _frame_to_float32(df: pd.DataFrame) -> np.ndarray:
                 df[col].to_numpy(dtype=np.float32)
             except (TypeError, ValueError):
                 value = next(v for v in df[col] if not _is_number(v))
-                raise BadRequest(
+                raise SignatureMismatch(
                     f"column '{col}': the PyTorch model takes numbers (as float32), "
-                    f"got {type(value).__name__} {str(value)[:40]!r}"
+                    f"got {type(value).__name__} {str(value)[:40]!r}",
+                    column=str(col),
                 ) from None
         raise
 

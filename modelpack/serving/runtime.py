@@ -13,7 +13,8 @@ import threading
 import time
 from typing import Any
 
-from modelpack.engine import Engine
+from modelpack.codecs import parse_content_type
+from modelpack.engine import DataPlane
 from modelpack.errors import ModelpackError
 from modelpack.settings import Settings
 
@@ -28,14 +29,8 @@ class Runtime:
     def __init__(self, model: Any, settings: Settings) -> None:
         self.model = model
         self.settings = settings
-        batching = settings.batching and bool(getattr(model, "batch_exact", False))
-        self.engine = Engine(
-            model.predict_checked,
-            max_queue=settings.max_queue,
-            batching=batching,
-            batch_max_rows=settings.batch_max_rows,
-            batch_wait_ms=settings.batch_wait_ms,
-        )
+        self.plane = DataPlane(model, settings)
+        self.engine = self.plane.engine
         self.ready = False
         self.draining = False
         self._warmed = threading.Event()
@@ -55,13 +50,12 @@ class Runtime:
 
     def _warm_up(self) -> None:
         started = time.perf_counter()
-        example = _serving_example(self.model)
+        example = self._serving_example()
         if example is not None:
-            data, params = example
             try:
-                checked, checked_params = self.model.check(data, params)
+                prepared = self.plane.prepare(parse_content_type("application/json"), example)
                 deadline = time.monotonic() + max(self.settings.timeout, 60.0)
-                self.engine.submit_sync(checked, checked_params, deadline)
+                self.engine.submit_sync(prepared.data, prepared.params, deadline)
             except ModelpackError as exc:
                 _log.warning("warming up on the package's serving example failed: %s", exc)
             except Exception:
@@ -69,6 +63,11 @@ class Runtime:
             else:
                 _log.info("warmed up in %.0f ms", (time.perf_counter() - started) * 1e3)
         self._set_ready()
+
+    def _serving_example(self) -> bytes | None:
+        path = getattr(self.model, "path", None)
+        file = None if path is None else path / "serving_input_example.json"
+        return file.read_bytes() if file is not None and file.is_file() else None
 
     def _set_ready(self) -> None:
         if not self.draining:
@@ -85,21 +84,3 @@ class Runtime:
         timer = threading.Timer(grace, self.engine.close, args=("the server is shutting down",))
         timer.daemon = True
         timer.start()
-
-
-def _serving_example(model: Any) -> tuple[Any, Any] | None:
-    """The package's serving example decoded as a request would be, or None."""
-    from modelpack.codecs import InputPlan, decode_json
-
-    path = getattr(model, "path", None)
-    if path is None:
-        return None
-    file = path / "serving_input_example.json"
-    if not file.is_file():
-        return None
-    try:
-        decoded = decode_json(file.read_bytes(), InputPlan.for_model(model))
-    except ModelpackError as exc:
-        _log.warning("the package's serving example cannot be read: %s", exc)
-        return None
-    return decoded.data, decoded.params

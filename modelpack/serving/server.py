@@ -12,10 +12,14 @@ import importlib.util
 import logging
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import InvalidArgument
+from modelpack.serving.auth import check_token
 from modelpack.settings import Settings
+
+if TYPE_CHECKING:
+    from modelpack.serving.runtime import Runtime
 
 __all__ = ["check", "serve", "uvicorn_config"]
 
@@ -46,15 +50,15 @@ def check(settings: Settings) -> None:
     if settings.max_queue < 1:
         raise InvalidArgument(f"--max-queue must be at least 1, got {settings.max_queue}")
     if settings.batch_max_rows < 1:
-        raise InvalidArgument(
-            f"--batch-max-rows must be at least 1, got {settings.batch_max_rows}"
-        )
+        raise InvalidArgument(f"--batch-max-rows must be at least 1, got {settings.batch_max_rows}")
     if settings.batch_wait_ms < 0:
         raise InvalidArgument(f"--batch-wait-ms must be 0 or more, got {settings.batch_wait_ms:g}")
     if settings.graceful_timeout < 0:
         raise InvalidArgument(
             f"MODELPACK_GRACEFUL_TIMEOUT must be 0 or more, got {settings.graceful_timeout:g}"
         )
+    if settings.auth_token is not None:
+        check_token(settings.auth_token, "MODELPACK_AUTH_TOKEN")
 
 
 def uvicorn_config(app: Any, settings: Settings, *, port: int | None = None) -> Any:
@@ -107,17 +111,23 @@ def serve(model_uri: str, settings: Settings) -> None:
     """Serve the package at ``model_uri`` until SIGINT or SIGTERM."""
     from modelpack.pyfunc import load_model
     from modelpack.serving.app import create_app
+    from modelpack.serving.runtime import Runtime
 
     check(settings)
     _configure_logging(settings)
     model = load_model(model_uri, settings=settings)  # once, before any worker exists
     _log.info("loaded %s model from %s", model.flavor_name, model_uri)
-    app = create_app(model, settings)
+    runtime = Runtime(model, settings)  # starts nothing: threads do not survive a fork
+    app = create_app(model, settings, runtime)
     sock = _bind(settings)
     port = sock.getsockname()[1]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    _log.info(
+        "serving on http://%s:%d with %d worker(s) (Ctrl+C to stop)", host, port, settings.workers
+    )
 
     def run_worker() -> int:
-        return _run_worker(app, settings, sock, port)
+        return _run_worker(app, runtime, settings, sock, port)
 
     if settings.workers == 1:
         status = run_worker()
@@ -130,11 +140,12 @@ def serve(model_uri: str, settings: Settings) -> None:
         raise SystemExit(status)
 
 
-def _run_worker(app: Any, settings: Settings, sock: socket.socket, port: int) -> int:
+def _run_worker(
+    app: Any, runtime: Runtime, settings: Settings, sock: socket.socket, port: int
+) -> int:
     """One worker: start the engine, warm up, serve until a signal; its exit status."""
     import uvicorn
 
-    runtime = app.state.runtime
     runtime.start()
 
     class _Server(uvicorn.Server):

@@ -19,8 +19,8 @@ from hypothesis import settings as hypothesis_settings
 import modelpack
 from modelpack.cli import main
 from modelpack.errors import (
-    BadRequest,
     InvalidArgument,
+    InvalidOutput,
     InvalidParams,
     PickleRefused,
     SignatureMismatch,
@@ -292,24 +292,24 @@ def test_device_is_not_a_request_param(pt2_predictor, rows) -> None:
 
 
 def test_wrong_width_names_the_expected_shape(pt2_predictor, rows) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         pt2_predictor.predict(rows[1][:, :3])
     assert str(info.value) == "the PyTorch model expects input of shape (-1, 11), got (1, 3)"
 
 
 def test_wrong_dtype_names_the_expected_type(pt2_predictor, rows) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         pt2_predictor.predict(rows[1].astype(np.float64))
     assert str(info.value) == "the PyTorch model expects float32 input, got float64"
 
 
 def test_strings_into_a_float_tensor(pt2_predictor) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         pt2_predictor.predict(np.array([["a"] * WIDTH]))
     assert str(info.value) == "the PyTorch model takes a numeric array, got dtype <U1"
     frame = pd.DataFrame(np.ones((2, WIDTH))).astype({4: object})
     frame.loc[1, 4] = "abc"
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         pt2_predictor.predict(frame)
     assert (
         str(info.value) == "column '4': the PyTorch model takes numbers (as float32), got str 'abc'"
@@ -317,9 +317,20 @@ def test_strings_into_a_float_tensor(pt2_predictor) -> None:
 
 
 def test_lists_are_refused_in_one_line(pt2_predictor) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         pt2_predictor.predict([[1.0] * WIDTH])
     assert str(info.value) == "the PyTorch model takes a DataFrame or a numpy array, got list"
+
+
+def test_output_that_is_not_one_tensor_is_invalid_output(tmp_path: Path, rows) -> None:
+    class Pair(torch.nn.Module):
+        def forward(self, x):
+            return x, x
+
+    pt_flavor.save_model(_script(Pair()), tmp_path / "m")
+    with pytest.raises(InvalidOutput) as info:
+        modelpack.load_model(tmp_path / "m").predict(rows[1])
+    assert str(info.value) == "the PyTorch model returned a tuple, expected one tensor"
 
 
 def test_signature_mismatch_is_one_line(packages: dict[str, Path], rows) -> None:

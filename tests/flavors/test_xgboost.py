@@ -14,13 +14,7 @@ from click.testing import CliRunner
 
 import modelpack
 from modelpack.cli import main
-from modelpack.errors import (
-    BadRequest,
-    InvalidArgument,
-    InvalidModel,
-    PickleRefused,
-    SignatureMismatch,
-)
+from modelpack.errors import InvalidArgument, InvalidModel, PickleRefused, SignatureMismatch
 from modelpack.flavors import registry
 from modelpack.flavors import xgboost as xgb_flavor
 from modelpack.settings import Settings
@@ -280,13 +274,13 @@ def test_array_input_is_taken_in_feature_order(unsigned, models, wine_frame) -> 
 
 
 def test_wrong_width_names_the_expected_shape(unsigned, wine_frame) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         unsigned.predict(wine_frame.to_numpy()[:, :3])
     assert str(info.value) == "the XGBoost model expects input of shape (-1, 11), got 3 columns"
 
 
 def test_missing_columns_are_named(unsigned, wine_frame) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         unsigned.predict(wine_frame.drop(columns=["pH", "alcohol"]))
     assert str(info.value) == (
         "the XGBoost model expects the columns ['fixed acidity', 'volatile acidity', "
@@ -297,7 +291,7 @@ def test_missing_columns_are_named(unsigned, wine_frame) -> None:
 def test_strings_name_the_expected_type(unsigned, wine_frame) -> None:
     frame = wine_frame.head(2).astype({"alcohol": object})
     frame.loc[1, "alcohol"] = "high"
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(SignatureMismatch) as info:
         unsigned.predict(frame)
     assert str(info.value) == "column 'alcohol': the XGBoost model expects numbers, got str values"
 

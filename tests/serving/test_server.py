@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -20,6 +13,8 @@ from click.testing import CliRunner
 
 from modelpack.cli import main
 
+from .conftest import free_port
+
 # Seed 000's curl call, verbatim: MLflow 1.x's Content-Type and a bare split body.
 SEED_000_CONTENT_TYPE = "application/json; format=pandas-split"
 SEED_000_BODY = (
@@ -27,73 +22,6 @@ SEED_000_BODY = (
     '"free sulfur dioxide", "pH", "residual sugar", "sulphates", "total sulfur dioxide", '
     '"volatile acidity"],"data":[[12.8, 0.029, 0.48, 0.98, 6.2, 29, 3.33, 1.2, 0.39, 75, 0.66]]}'
 )
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    port: int
-    log: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def start_server() -> Iterator[object]:
-    """Starts `modelpack serve ...` and waits for /ping; stops it at the end of the test."""
-    started: list[Server] = []
-
-    def start(*args: str, port: int = 0) -> Server:
-        command = [sys.executable, "-m", "modelpack", "serve", *args, "-p", str(port)]
-        env = {**os.environ, "MODELPACK_LOG_LEVEL": "info"}
-        process = subprocess.Popen(
-            command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
-        )
-        server = Server(process, port)
-        started.append(server)
-        ready = threading.Event()
-
-        def read() -> None:
-            assert process.stderr is not None
-            for line in process.stderr:
-                server.log.append(line)
-                found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
-                if found and server.port == 0:
-                    server.port = int(found.group(1))
-                if found:
-                    ready.set()
-            ready.set()
-
-        server.reader = threading.Thread(target=read, daemon=True)
-        server.reader.start()
-        assert ready.wait(120), "server did not start"
-        assert process.poll() is None, "".join(server.log)
-        for _ in range(600):
-            try:
-                if httpx.get(f"{server.url}/ping", timeout=5).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("no 200 from /ping: " + "".join(server.log))
-
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-        server.process.wait(30)
-        if server.reader is not None:
-            server.reader.join(10)
-        if server.process.stderr is not None:
-            server.process.stderr.close()
 
 
 def test_seed_000_curl_call_gets_one_prediction(start_server, sklearn_package: Path) -> None:
@@ -120,7 +48,7 @@ def test_signal_stops_the_server_cleanly(
 
 
 def test_several_workers_serve_and_stop_on_sigint(start_server, sklearn_package: Path) -> None:
-    server = start_server("-m", str(sklearn_package), "-w", "2", port=_free_port())
+    server = start_server("-m", str(sklearn_package), "-w", "2", port=free_port())
     for _ in range(4):
         response = httpx.post(
             f"{server.url}/invocations",
@@ -130,7 +58,10 @@ def test_several_workers_serve_and_stop_on_sigint(start_server, sklearn_package:
         assert response.status_code == 200
     server.process.send_signal(signal.SIGINT)
     assert server.process.wait(60) == 0
-    assert sum("loaded sklearn model" in line for line in server.log) == 2
+    # Loaded once, in the process that then forked the two workers.
+    assert sum("loaded sklearn model" in line for line in server.log) == 1
+    assert sum("started worker" in line for line in server.log) == 2
+    assert sum("Shutting down" in line for line in server.log) == 2
 
 
 def test_declared_200_mib_body_is_refused_before_it_is_sent(
