@@ -2,4 +2,38 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from modelpack.format.integrity import IntegrityReport, inspect_package, verify_package
+from modelpack.format.manifest import (
+    MANIFEST_FILE,
+    SIGNATURE_FILE,
+    FileReport,
+    Manifest,
+    build_manifest,
+    check_files,
+    read_manifest,
+    write_manifest,
+)
+from modelpack.format.signing import (
+    Signature,
+    SignatureStatus,
+    generate_key_pair,
+    sign_manifest,
+)
+
+__all__: list[str] = [
+    "MANIFEST_FILE",
+    "SIGNATURE_FILE",
+    "FileReport",
+    "IntegrityReport",
+    "Manifest",
+    "Signature",
+    "SignatureStatus",
+    "build_manifest",
+    "check_files",
+    "generate_key_pair",
+    "inspect_package",
+    "read_manifest",
+    "sign_manifest",
+    "verify_package",
+    "write_manifest",
+]
