@@ -142,7 +142,7 @@ def _integrity_lines(integrity: dict[str, Any]) -> list[str]:
     if manifest is None:
         lines = ["Manifest: none: files are not checked (modelpack verify --write -m DIR adds one)"]
     elif "error" in manifest:
-        lines = [f"Manifest: unreadable: {manifest['error']}"]
+        lines = [f"Manifest: cannot be checked: {manifest['error']}"]
     else:
         size = f"{manifest['files']} files, {_bytes(manifest['bytes'])}"
         lines = [

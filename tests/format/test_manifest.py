@@ -216,6 +216,15 @@ def test_only_pyc_files_inside_pycache_are_ignored(code_copy: Path) -> None:
     )
 
 
+def test_files_mlflow_and_the_signature_add_beside_the_manifest_are_not_added_files(
+    package: Path,
+) -> None:
+    (package / "registered_model_meta").write_text("model_name: wine\nmodel_version: '1'\n")
+    (package / "MANIFEST.sig").write_text("{}")
+
+    assert check_files(package, read_manifest(package)[0]).ok  # type: ignore[index]
+
+
 def test_package_without_manifest_loads_as_before(package: Path, wine_frame) -> None:
     (package / MANIFEST_FILE).unlink()
 
