@@ -338,23 +338,11 @@ def sign(model_uri: str, key_path: Path) -> None:
     The files are checked against the manifest first; a package that does not match it is not
     signed. Loading with MODELPACK_TRUSTED_KEYS set accepts only packages signed by those keys.
     """
-    from modelpack.errors import IntegrityError
-    from modelpack.format.manifest import MANIFEST_FILE, SIGNATURE_FILE, check_files, read_manifest
-    from modelpack.format.signing import sign_manifest
+    from modelpack.format.integrity import sign_package
+    from modelpack.format.manifest import MANIFEST_FILE, SIGNATURE_FILE
 
     path = _local_package(model_uri, "sign")
-    found = read_manifest(path)
-    if found is None:
-        raise IntegrityError(
-            f"{path} has no manifest to sign; add one with: modelpack verify --write -m {path}"
-        )
-    report = check_files(path, found[0])
-    if not report.ok:
-        raise IntegrityError(
-            f"{path} does not match its manifest ({MANIFEST_FILE}): {report.summary()}; "
-            f"not signed (if the changes are yours: modelpack verify --write -m {path}, then sign)"
-        )
-    signature, previous = sign_manifest(path, key_path)
+    signature, previous = sign_package(path, key_path)
     click.echo(f"Signed {path / MANIFEST_FILE} with key {signature.fingerprint}")
     click.echo(f"Wrote {path / SIGNATURE_FILE}")
     if previous is not None:

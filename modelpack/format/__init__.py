@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from modelpack.format.integrity import IntegrityReport, inspect_package, verify_package
+from modelpack.format.integrity import (
+    IntegrityReport,
+    inspect_package,
+    sign_package,
+    verify_package,
+)
 from modelpack.format.manifest import (
     MANIFEST_FILE,
     SIGNATURE_FILE,
@@ -13,12 +18,7 @@ from modelpack.format.manifest import (
     read_manifest,
     write_manifest,
 )
-from modelpack.format.signing import (
-    Signature,
-    SignatureStatus,
-    generate_key_pair,
-    sign_manifest,
-)
+from modelpack.format.signing import Signature, SignatureStatus, generate_key_pair
 
 __all__: list[str] = [
     "MANIFEST_FILE",
@@ -33,7 +33,7 @@ __all__: list[str] = [
     "generate_key_pair",
     "inspect_package",
     "read_manifest",
-    "sign_manifest",
+    "sign_package",
     "verify_package",
     "write_manifest",
 ]

@@ -26,6 +26,7 @@ from modelpack.format.signing import (
     SignatureStatus,
     load_trusted_keys,
     read_signature,
+    sign_manifest,
     signature_status,
 )
 from modelpack.settings import Settings
@@ -35,6 +36,7 @@ __all__ = [
     "inspect_package",
     "render_report",
     "rewrite_manifest",
+    "sign_package",
     "verify_package",
 ]
 
@@ -84,6 +86,25 @@ def _require_trusted_signature(package: Path, data: bytes | None, settings: Sett
             f"{package}: the signature by {signature.fingerprint} does not match "
             f"{MANIFEST_FILE}: the manifest was changed after it was signed"
         )
+
+
+def sign_package(package: Path, key_path: Path) -> tuple[Signature, Signature | None]:
+    """Sign ``package``'s manifest after checking its files against it (a signature vouches
+    for them). Returns the new signature and the one it replaced, if any."""
+    found = read_manifest(package)
+    if found is None:
+        raise IntegrityError(
+            f"{package} has no manifest to sign; add one with: "
+            f"modelpack verify --write -m {package}"
+        )
+    report = check_files(package, found[0])
+    if not report.ok:
+        raise IntegrityError(
+            f"{package} does not match its manifest ({MANIFEST_FILE}): {report.summary()}; "
+            f"not signed (if the changes are yours: modelpack verify --write -m {package}, "
+            "then sign)"
+        )
+    return sign_manifest(package, key_path)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ MANIFEST_VERSION = 1
 ALGORITHM = "sha256"
 IGNORED_FILES = frozenset({MANIFEST_FILE, SIGNATURE_FILE, "registered_model_meta"})
 """Files at the top of a package that are never listed and may come and go."""
+# Python writes bytecode there when it imports code/, so a second load would fail if they counted.
+# Only *.pyc directly inside __pycache__/ is let through: a sourceless .pyc elsewhere is
+# importable on its own and counts as added. (A .pyc crafted to match a listed .py's timestamp
+# would still be imported; images run with PYTHONDONTWRITEBYTECODE and copy no __pycache__.)
 _PYCACHE = "__pycache__"
 _CHUNK = 1 << 20
 _PARALLEL_BYTES = 16 << 20  # below this in all, a thread pool costs more than it saves
@@ -109,13 +113,8 @@ class FileReport:
 
     def summary(self) -> str:
         """``changed: a, b; missing: c; added: d and 3 more`` (at most five names of each)."""
-        parts = []
-        for kind, names in (("changed", self.changed), ("missing", self.missing)):
-            if names:
-                parts.append(f"{kind}: {_names(names)}")
-        if self.added:
-            parts.append(f"added: {_names(self.added)}")
-        return "; ".join(parts)
+        kinds = (("changed", self.changed), ("missing", self.missing), ("added", self.added))
+        return "; ".join(f"{kind}: {_names(names)}" for kind, names in kinds if names)
 
 
 def _names(names: tuple[str, ...]) -> str:

@@ -188,7 +188,7 @@ def sign_manifest(package: Path, key_path: Path) -> tuple[Signature, Signature |
     """Sign ``package``'s ``MANIFEST.json`` with the private key at ``key_path``.
 
     Writes ``MANIFEST.sig`` and returns the new signature and the one it replaced, if any. The
-    caller checks the files against the manifest first: a signature vouches for them.
+    files are not checked here: ``integrity.sign_package`` checks them first.
     """
     key = _load_private_key(key_path)
     try:

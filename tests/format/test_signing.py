@@ -29,7 +29,7 @@ from modelpack.format import (
     SIGNATURE_FILE,
     generate_key_pair,
     inspect_package,
-    sign_manifest,
+    sign_package,
     write_manifest,
 )
 from modelpack.settings import Settings
@@ -55,7 +55,7 @@ def package(tmp_path: Path, sklearn_package: Path) -> Path:
 
 @pytest.fixture
 def signed(package: Path, keys) -> Path:
-    sign_manifest(package, keys["alice"][0])
+    sign_package(package, keys["alice"][0])
     return package
 
 
@@ -208,7 +208,20 @@ def test_signing_refuses_a_package_without_manifest(package: Path, keys) -> None
     (package / MANIFEST_FILE).unlink()
 
     with pytest.raises(IntegrityError, match="has no manifest to sign; add one with"):
-        sign_manifest(package, keys["alice"][0])
+        sign_package(package, keys["alice"][0])
+
+
+def test_signing_refuses_a_package_that_does_not_match_its_manifest(package: Path, keys) -> None:
+    (package / "model.skops").write_bytes(b"tampered")
+
+    with pytest.raises(IntegrityError) as info:
+        sign_package(package, keys["alice"][0])
+
+    assert str(info.value) == (
+        f"{package} does not match its manifest (MANIFEST.json): changed: model.skops; "
+        f"not signed (if the changes are yours: modelpack verify --write -m {package}, then sign)"
+    )
+    assert not (package / SIGNATURE_FILE).exists()
 
 
 def test_signing_refuses_a_key_that_is_not_ed25519(package: Path, tmp_path: Path) -> None:
@@ -223,7 +236,7 @@ def test_signing_refuses_a_key_that_is_not_ed25519(package: Path, tmp_path: Path
     )
 
     with pytest.raises(InvalidArgument) as info:
-        sign_manifest(package, path)
+        sign_package(package, path)
 
     assert str(info.value) == (
         f"{path} is a RSAPrivateKey, not an Ed25519 private key (modelpack keygen writes one)"
