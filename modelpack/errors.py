@@ -14,6 +14,8 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     ├── PickleRefused (PermissionError)         PERMISSION_DENIED        403  2
     ├── AccessDenied (PermissionError)          PERMISSION_DENIED        403  2
     ├── Unauthenticated (PermissionError)       UNAUTHENTICATED          401  2
+    ├── IntegrityError (ValueError)             INVALID_STATE            500  2
+    │   └── SignatureRefused                    PERMISSION_DENIED        403  2
     ├── RemoteError (ConnectionError)           TEMPORARILY_UNAVAILABLE  503  1
     ├── InvalidArgument (ValueError)            INVALID_PARAMETER_VALUE  400  2
     ├── SchemaError (ValueError)                INVALID_PARAMETER_VALUE  400  2
@@ -44,6 +46,7 @@ __all__ = [
     "AccessDenied",
     "BadRequest",
     "ImageBuildFailed",
+    "IntegrityError",
     "InternalError",
     "InvalidArgument",
     "InvalidModel",
@@ -61,6 +64,7 @@ __all__ = [
     "RequestTimeout",
     "SchemaError",
     "SignatureMismatch",
+    "SignatureRefused",
     "Unauthenticated",
     "UnknownFlavor",
     "UnsupportedMediaType",
@@ -158,6 +162,23 @@ class Unauthenticated(ModelpackError, PermissionError):
     error_code = "UNAUTHENTICATED"
     status_code = 401
     exit_code = 2
+
+
+class IntegrityError(ModelpackError, ValueError):
+    """A package does not match its manifest: a listed file changed or is missing, a file was
+    added, or the manifest itself cannot be read."""
+
+    error_code = "INVALID_STATE"
+    status_code = 500
+    exit_code = 2
+
+
+class SignatureRefused(IntegrityError):
+    """Trusted keys are configured and the package is unsigned, signed by another key, or its
+    manifest changed after signing."""
+
+    error_code = "PERMISSION_DENIED"
+    status_code = 403
 
 
 class RemoteError(ModelpackError, ConnectionError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from modelpack.datatypes import type_name
@@ -9,6 +10,7 @@ from modelpack.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requi
 from modelpack.errors import ModelpackError
 from modelpack.example import load_input_example
 from modelpack.flavors import registry
+from modelpack.format.integrity import inspect_package, verify_package
 from modelpack.format.opener import pickled_files
 from modelpack.model import PYFUNC, Model
 from modelpack.schema import ColSpec, Schema, TensorSpec
@@ -18,10 +20,17 @@ from modelpack.uris import resolve
 __all__ = ["describe", "render"]
 
 
-def describe(model_uri: str, settings: Settings) -> dict[str, Any]:
-    """A JSON-ready summary of the package at ``model_uri``."""
+def describe(model_uri: str, settings: Settings, *, verify: bool = False) -> dict[str, Any]:
+    """A JSON-ready summary of the package at ``model_uri``.
+
+    ``verify=True`` checks every file against the manifest (and the signature against the
+    trusted keys) first, and refuses the package as loading would.
+    """
     path = resolve(model_uri, settings)
     path = path if path.is_dir() else path.parent
+    if verify:
+        verify_package(path, settings)
+    integrity = _integrity(path, settings, verified=verify)
     meta = Model.load(path)
     flavor = registry().for_package(meta.flavors)
     sig = meta.signature
@@ -66,6 +75,7 @@ def describe(model_uri: str, settings: Settings) -> dict[str, Any]:
             if sig and sig.params
             else None,
         },
+        "integrity": integrity,
         "requirements": requirements,
         "python_env": env_file.read_text(encoding="utf-8") if env_file.is_file() else None,
         "input_example": example,
@@ -73,6 +83,32 @@ def describe(model_uri: str, settings: Settings) -> dict[str, Any]:
         "model_uuid": meta.model_uuid,
         "created": meta.utc_time_created,
     }
+
+
+def _integrity(path: Path, settings: Settings, *, verified: bool) -> dict[str, Any]:
+    try:
+        report = inspect_package(path, settings, check=False)
+    except ModelpackError as exc:  # an unreadable manifest, key file or missing cryptography
+        return {"manifest": {"error": exc.message}, "signature": None}
+    manifest: dict[str, Any] | None = None
+    if report.manifest is not None:
+        manifest = {
+            "files": len(report.manifest.files),
+            "bytes": report.manifest.total_bytes,
+            "verified": verified,
+        }
+    signature: dict[str, Any] | None = None
+    if report.signature_problem:
+        signature = {"error": report.signature_problem}
+    elif report.signature is not None:
+        status = report.signature
+        signature = {
+            "fingerprint": status.fingerprint,
+            "valid": status.valid,
+            "trusted": status.trusted,
+            "state": status.state(),
+        }
+    return {"manifest": manifest, "signature": signature}
 
 
 def _rows(schema: Schema) -> list[dict[str, Any]]:
@@ -100,6 +136,39 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     out = ["  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     out += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return out
+
+
+def _integrity_lines(integrity: dict[str, Any]) -> list[str]:
+    manifest, signature = integrity["manifest"], integrity["signature"]
+    if manifest is None:
+        lines = ["Manifest: none: files are not checked (modelpack verify --write -m DIR adds one)"]
+    elif "error" in manifest:
+        lines = [f"Manifest: cannot be checked: {manifest['error']}"]
+    else:
+        size = f"{manifest['files']} files, {_bytes(manifest['bytes'])}"
+        lines = [
+            f"Manifest: ok, {size}"
+            if manifest["verified"]
+            else f"Manifest: {size} (not checked here; modelpack info --verify checks them)"
+        ]
+    if signature is None:
+        lines.append("Signed:   no")
+    elif "error" in signature:
+        lines.append(f"Signed:   unreadable signature: {signature['error']}")
+    else:
+        lines.append(f"Signed:   by {signature['fingerprint']} ({signature['state']})")
+    return lines
+
+
+def _bytes(size: int) -> str:
+    if size < 1000:
+        return f"{size} bytes"
+    value = size / 1000
+    for unit in ("KB", "MB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -132,6 +201,7 @@ def render(summary: dict[str, Any]) -> str:
     if sig["params"]:
         lines.append("Params:")
         lines += _table(sig["params"], ["name", "type", "default", "shape"])
+    lines += _integrity_lines(summary["integrity"])
     lines.append("Requirements:")
     lines += [f"  {r}" for r in summary["requirements"]] or ["  (none recorded)"]
     example = summary["input_example"]

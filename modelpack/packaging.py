@@ -21,6 +21,7 @@ from modelpack.environment import (
 from modelpack.errors import InvalidArgument, SchemaError
 from modelpack.example import example_data, write_example
 from modelpack.flavors import Flavor, SavedFlavor, registry
+from modelpack.format.manifest import write_manifest
 from modelpack.infer import infer_params_schema, infer_schema
 from modelpack.model import PYFUNC, Model
 from modelpack.schema import ModelSignature
@@ -48,7 +49,8 @@ def save_model(
 
     The flavor is chosen from the model's type unless ``flavor`` names one. Without a
     ``signature``, one is inferred from ``input_example`` (inputs, and outputs by running the
-    model on it). A failed save leaves nothing behind at ``path``.
+    model on it). The last file written is ``MANIFEST.json``: the size and sha256 of every other
+    file, which loading checks. A failed save leaves nothing behind at ``path``.
     """
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -113,6 +115,8 @@ def _save(
     )
     write_environment(path, requirements, constraints)
     mlmodel.save(path)
+    # Last: the manifest lists every file above, MLmodel included.
+    write_manifest(path)
     return mlmodel
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from modelpack.enforce import enforce_input, enforce_params
 from modelpack.errors import InvalidModel, ModelpackError, prediction_error
 from modelpack.flavors import Flavor, Predictor, registry
+from modelpack.format.integrity import verify_package
 from modelpack.format.opener import add_code_path
 from modelpack.model import PYFUNC, Model
 from modelpack.schema import ParamSchema, Schema
@@ -175,6 +176,7 @@ def open_package(
     path = resolve(str(model_uri), settings)
     if path.is_file():
         path = path.parent
+    verify_package(path, settings)  # before any byte of the package is read for the model
     metadata = Model.load(path)
     if flavor_name is not None:
         if flavor_name not in metadata.flavors:

@@ -92,6 +92,10 @@ class Settings:
     """Where downloaded model packages are kept; None means ``~/.cache/modelpack``."""
     max_archive_bytes: int = 20 * 1024**3
     """Largest download or unpacked archive accepted for a remote model URI."""
+    trusted_keys: tuple[str, ...] = ()
+    """Ed25519 public key files (PEM). When any are given, loading refuses a package unless its
+    manifest is signed by one of them (``modelpack sign``). The variable separates paths with
+    ``os.pathsep`` (``:`` on Linux and macOS, ``;`` on Windows)."""
     json_style: str = "compact"
     """Text of JSON predictions: ``compact`` (orjson: no spaces, float32 as the shortest text
     that reads back as the same float32) or ``mlflow`` (MLflow's text, byte for byte: float32
@@ -136,6 +140,8 @@ def _parse(name: str, type_name: str, raw: str) -> Any:
         if text.lower() in _FALSE:
             return False
         raise InvalidArgument(f"{env_name}: expected true or false, got {raw!r}")
+    if type_name.startswith("tuple[str"):
+        return tuple(part.strip() for part in raw.split(os.pathsep) if part.strip())
     if "None" in type_name and text == "":
         return None
     try:

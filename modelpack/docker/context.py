@@ -23,6 +23,7 @@ from modelpack.docker._process import Output
 from modelpack.docker.wheels import Wheel, build_wheelhouse
 from modelpack.environment import PYTHON_ENV_FILE
 from modelpack.errors import InvalidArgument
+from modelpack.format.integrity import verify_package
 from modelpack.model import PYFUNC, Model
 from modelpack.settings import Settings
 from modelpack.uris import resolve
@@ -154,13 +155,16 @@ def write_context(
 
     ``directory`` must be missing, empty, or a context written before (its three entries are
     replaced). The wheels are downloaded by pip for the package's Python ``major.minor``.
-    ``settings`` are used to resolve a remote ``model_uri`` (tracking server, cache).
+    ``settings`` are used to resolve a remote ``model_uri`` (tracking server, cache) and to
+    check the package's manifest and signature, as loading does.
     """
     from modelpack import __version__
     from modelpack.flavors import registry
 
+    settings = settings if settings is not None else Settings.from_env()
     package = resolve(model_uri, settings)
     package = package if package.is_dir() else package.parent
+    verify_package(package, settings)  # an image of a tampered package would serve it anywhere
     meta = Model.load(package)
     flavor = registry().for_package(meta.flavors).name
     python_version = image_python_version(package, meta)

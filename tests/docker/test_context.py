@@ -254,3 +254,22 @@ def test_generate_dockerfile_refuses_a_directory_with_other_files(
         f"Error: output directory {tmp_path} holds other files (notes.txt); "
         "give an empty or new directory\n",
     )
+
+
+def test_generate_dockerfile_refuses_a_package_that_does_not_match_its_manifest(
+    tmp_path: Path, sklearn_package: Path
+) -> None:
+    package = tmp_path / "wine"
+    shutil.copytree(sklearn_package, package)
+    (package / "requirements.txt").write_text("evil==1.0\n")
+
+    result = CliRunner().invoke(
+        main, ["generate-dockerfile", "-m", str(package), "-d", str(tmp_path / "ctx")]
+    )
+
+    assert (result.exit_code, result.output) == (
+        2,
+        f"Error: {package} does not match its manifest (MANIFEST.json): changed: "
+        f"requirements.txt; modelpack verify -m {package} lists every difference\n",
+    )
+    assert not (tmp_path / "ctx").exists()

@@ -27,6 +27,7 @@ from modelpack.errors import (
 )
 from modelpack.flavors import pytorch as pt_flavor
 from modelpack.flavors import registry
+from modelpack.format.manifest import write_manifest
 from modelpack.format.opener import pickled_files, pt2_is_pickle_free
 from modelpack.settings import Settings
 
@@ -217,6 +218,7 @@ def test_pt2_archive_carrying_a_pickle_counts_as_pickle(
     payload = pickle.dumps(print)  # never unpickled: the check reads it with weights_only
     with zipfile.ZipFile(path / "data" / "model.pt2", "a") as archive:
         archive.writestr("model/data/constants/custom_obj_0", payload)
+    write_manifest(path)  # as if saved that way: the manifest check is not what is tested here
     with pytest.raises(PickleRefused) as info:
         modelpack.load_model(path, settings=Settings(allow_pickle=False))
     assert str(info.value).startswith(f"{path / 'data' / 'model.pt2'} is stored with pickle")

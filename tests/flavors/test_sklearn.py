@@ -15,6 +15,7 @@ from sklearn.linear_model import LinearRegression
 import modelpack
 from modelpack.errors import InvalidArgument, InvalidModel, PickleRefused
 from modelpack.flavors import sklearn as sk_flavor
+from modelpack.format.manifest import write_manifest
 from modelpack.settings import Settings
 
 from . import tampering
@@ -110,6 +111,7 @@ def test_untrusted_skops_types_are_refused(tmp_path: Path, elasticnet) -> None:
     from sklearn.preprocessing import FunctionTransformer
 
     sio.dump(make_pipeline(FunctionTransformer(abs), elasticnet), tmp_path / "m" / "model.skops")
+    write_manifest(tmp_path / "m")  # as if saved that way: the skops check is what is tested
     text = mlmodel.read_text()
     assert "skops_trusted_types: null" in text
     with pytest.raises(InvalidModel, match="holds types that are not trusted"):
