@@ -31,6 +31,7 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "UnsupportedMediaType",
     "clip",
     "one_line",
+    "shape_text",
     "short_repr",
 ]
 
@@ -69,6 +71,11 @@ def clip(text: str, limit: int) -> str:
 def short_repr(value: Any, limit: int = 40) -> str:
     """A value as messages quote it: its repr, cut short (messages never echo whole inputs)."""
     return clip(repr(value), limit)
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """A shape as messages write it, the way Python writes tuples: ``(-1, 4)``, ``(3,)``."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def one_line(exc: BaseException, limit: int | None = 200) -> str:
