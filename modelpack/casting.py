@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
-import decimal
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -34,7 +33,6 @@ from modelpack.errors import SignatureMismatch, one_line, short_repr
 from modelpack.schema import ColSpec, TensorSpec
 
 __all__ = [
-    "MISSING_HINT",
     "Cast",
     "cast_for",
     "cast_series",
@@ -51,13 +49,14 @@ __all__ = [
 Cast = Callable[[Sequence[Any], str], Any]
 """Converts one column's values (a list, or a 1-d array); the ``str`` names it in messages."""
 
-MISSING_HINT = (
+_MISSING_HINT = (
     "integer columns cannot hold missing or infinite values: declare the column as double in the "
     "signature, or fill the missing values"
 )
 _NAIVE_ONLY = "only timezone-naive datetimes are supported"
 _INTEGERS = (DataType.integer, DataType.long)
 _FLOATS = (DataType.float, DataType.double)
+_TEXT = (DataType.string, DataType.binary)
 _OBJECT = np.dtype(object)
 
 
@@ -101,7 +100,7 @@ def _first_refused(
     """The refusal of the first value ``ok`` refuses, or of the column as a whole."""
     for row, value in enumerate(values):
         if not ok(value):
-            hint = MISSING_HINT if value is None and expected in _INTEGERS else ""
+            hint = _MISSING_HINT if value is None and expected in _INTEGERS else ""
             return mismatch(name, expected.name, describe(value), row, hint)
     return mismatch(name, expected.name, str(values.dtype))
 
@@ -151,8 +150,8 @@ def _first_bad(values: Sequence[Any], ok: Callable[[Any], bool]) -> tuple[str, i
     return "values of mixed types", None
 
 
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool | int | float | np.number):
+def _is_number_or_none(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | np.number):
         return True
     try:
         float(value)
@@ -174,7 +173,7 @@ def _float_cast(target: DataType) -> Cast:
         try:
             arr = np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError):
-            raise mismatch(name, target.name, *_first_bad(values, _is_number)) from None
+            raise mismatch(name, target.name, *_first_bad(values, _is_number_or_none)) from None
         return _one_dim(arr, values, name, target.name)
 
     return cast
@@ -195,7 +194,7 @@ def _int_cast(target: DataType) -> Cast:
             except ValueError:
                 raise bad(name, row, value) from None
         if number is None or (isinstance(number, float | np.floating) and not np.isfinite(number)):
-            raise bad(name, row, value, MISSING_HINT)
+            raise bad(name, row, value, _MISSING_HINT)
         if isinstance(number, list | dict) or not isinstance(number, int | float | np.number):
             raise bad(name, row, value)
         if number != int(number):
@@ -267,24 +266,33 @@ def _binary_cast(values: Sequence[Any], name: str) -> np.ndarray:
 
 def _datetime_cast(values: Sequence[Any], name: str) -> np.ndarray:
     try:
-        parsed = pd.to_datetime(pd.Series(object_array(values), dtype=object))
+        return _naive_datetimes(values)
+    except _Aware as exc:
+        raise mismatch(name, "datetime", str(exc), reason=_NAIVE_ONLY) from None
     except (TypeError, ValueError, OverflowError) as exc:
-        raise _unparsed(values, name, exc) from None
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        raise mismatch(name, "datetime", str(parsed.dtype), reason=_NAIVE_ONLY)
-    return parsed.astype("datetime64[ns]").to_numpy()
+        whole = exc
+    for row, value in enumerate(values):  # the first value that fails on its own
+        try:
+            _naive_datetimes([value])
+        except (TypeError, ValueError, OverflowError) as exc:
+            why = _NAIVE_ONLY if isinstance(exc, _Aware) else ""
+            raise mismatch(name, "datetime", describe(value), row, why) from None
+    raise mismatch(name, "datetime", "values of mixed formats", reason=one_line(whole))
 
 
-def _unparsed(values: Sequence[Any], name: str, exc: Exception) -> SignatureMismatch:
-    """The first value pandas cannot read as a datetime on its own, else the whole column."""
+class _Aware(ValueError):
+    """Datetimes with a timezone (the message is their dtype)."""
+
+
+def _naive_datetimes(values: Sequence[Any]) -> np.ndarray:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas warns when it guesses one value's format
-        for row, value in enumerate(values):
-            try:
-                pd.to_datetime(pd.Series([value], dtype=object))
-            except (TypeError, ValueError, OverflowError):
-                return mismatch(name, "datetime", describe(value), row)
-    return mismatch(name, "datetime", "values of mixed formats", reason=one_line(exc))
+        # Text of no single format is parsed value by value, as on MLflow's server; pandas
+        # warns each time.
+        warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
+        parsed = pd.to_datetime(pd.Series(object_array(values), dtype=object))
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        raise _Aware(str(parsed.dtype))
+    return parsed.astype("datetime64[ns]").to_numpy()
 
 
 def _tensor_cast(dtype: np.dtype) -> Cast:
@@ -356,45 +364,57 @@ def cast_series(values: pd.Series, dtype: ValueType, name: str) -> pd.Series:
         return values
     if dtype == DataType.datetime:
         return _datetime_series(values, name)
-    vdtype = values.dtype
-    if isinstance(vdtype, pd.api.extensions.ExtensionDtype) and not isinstance(vdtype, np.dtype):
+    if values.dtype == _OBJECT and dtype not in _TEXT:
+        values = values.infer_objects()  # first, as MLflow: all ints in objects are int64
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and not isinstance(
+        values.dtype, np.dtype
+    ):
         values = _from_extension(values, dtype, name)
-        vdtype = values.dtype
-    if dtype in (DataType.string, DataType.binary):
+    vdtype = values.dtype
+    if dtype in _TEXT:
         if vdtype.kind == "O":
             return values
         if vdtype.kind == ("U" if dtype == DataType.string else "S"):
             return values.astype(object)
         raise mismatch(name, dtype.name, str(vdtype))
-    if vdtype.kind == "O":
+    if vdtype == _OBJECT:
         if dtype == DataType.boolean:
             return values  # converting would turn None into False
-        values = values.infer_objects()
-        vdtype = values.dtype
-        if vdtype.kind == "O":
-            if dtype == DataType.double and all(
-                isinstance(v, decimal.Decimal) or v is None for v in values
-            ):
-                return pd.to_numeric(values, errors="raise")
-            raise _first_refused(values, name, dtype, _is_numeric)
+        if dtype == DataType.double:
+            return _object_to_double(values, name)
+        raise _first_refused(values, name, dtype, _is_numeric)
     target = dtype.to_numpy()
     if vdtype == target:
         return values
     if _is_upcast(vdtype, target):
         return values.astype(target)
-    if vdtype.kind in "iu" and target.kind == "f" and _all_binary(values):
-        return values.astype(target)  # MLflow lets 0/1 integer columns through as floats
+    if vdtype == np.int64 and target.kind == "f" and np.isin(values.to_numpy(), (0, 1)).all():
+        return values.astype(target)  # MLflow lets 0/1 long columns through as floats
     if vdtype.kind == "f" and target.kind in "iu":
         arr = values.to_numpy()
         bad = ~np.isfinite(arr)
         bad[~bad] = arr[~bad] != np.floor(arr[~bad])
         if bad.any():
             pos = int(np.argmax(bad))
-            hint = "" if np.isfinite(arr[pos]) else MISSING_HINT
+            hint = "" if np.isfinite(arr[pos]) else _MISSING_HINT
             raise mismatch(name, dtype.name, _cell(values, pos), pos, hint)
     raise mismatch(
         name, dtype.name, str(vdtype), reason=f"{vdtype} does not convert safely to {target}"
     )
+
+
+def _object_to_double(values: pd.Series, name: str) -> pd.Series:
+    """Mixed objects into a double column: whatever ``pd.to_numeric`` reads, as MLflow (which
+    means it for Decimals, and applies it to every object column)."""
+    try:
+        return pd.to_numeric(values, errors="raise").astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    bad = (pd.to_numeric(values, errors="coerce").isna() & values.notna()).to_numpy()
+    if not bad.any():
+        return _first_refused(values, name, DataType.double, _is_numeric)
+    pos = int(np.argmax(bad))
+    raise mismatch(name, DataType.double.name, describe(values.iloc[pos]), pos)
 
 
 def _is_numeric(value: Any) -> bool:
@@ -411,14 +431,15 @@ def _is_upcast(actual: np.dtype, target: np.dtype) -> bool:
     return False
 
 
-def _all_binary(values: pd.Series) -> bool:
-    arr = values.to_numpy()
-    return bool(arr.size) and bool(np.isin(arr, (0, 1)).all())
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _from_extension(values: pd.Series, dtype: DataType, name: str) -> pd.Series:
     """A column of a pandas extension dtype (``Int64``, ``string``, ...) in numpy terms."""
     if isinstance(values.dtype, pd.StringDtype):
+        if dtype not in _TEXT:
+            raise _first_refused(values, name, dtype, _is_missing)
         return values.astype(object).where(values.notna(), None)
     numpy_dtype = getattr(values.dtype, "numpy_dtype", None)
     if numpy_dtype is None:
@@ -426,14 +447,16 @@ def _from_extension(values: pd.Series, dtype: DataType, name: str) -> pd.Series:
     missing = values.isna().to_numpy()
     if not missing.any():
         return values.astype(numpy_dtype)
-    if dtype in _FLOATS:
-        return values.astype(dtype.to_numpy())
-    if dtype == DataType.boolean:
-        return values.astype(object).where(values.notna(), None)
-    if dtype not in _INTEGERS:
+    # Missing values: judged as pandas' classic form of the column, numbers as floats with NaN
+    # and booleans as objects with None (MLflow refuses them all, mlflow/mlflow#25593).
+    if dtype in _TEXT or (numpy_dtype.kind == "b" and dtype != DataType.boolean):
         raise mismatch(name, dtype.name, str(values.dtype))
-    pos = int(np.argmax(missing))
-    raise mismatch(name, dtype.name, _cell(values, pos), pos, MISSING_HINT)
+    if numpy_dtype.kind == "b":
+        return values.astype(object).where(values.notna(), None)
+    if dtype in _INTEGERS:
+        pos = int(np.argmax(missing))
+        raise mismatch(name, dtype.name, _cell(values, pos), pos, _MISSING_HINT)
+    return values.astype(numpy_dtype if numpy_dtype.kind == "f" else np.dtype(np.float64))
 
 
 def _datetime_series(values: pd.Series, name: str) -> pd.Series:
