@@ -171,9 +171,14 @@ def _float_cast(target: DataType) -> Cast:
 
     def cast(values: Sequence[Any], name: str) -> np.ndarray:
         try:
-            arr = np.asarray(values, dtype=dtype)
-        except (TypeError, ValueError, OverflowError):
-            raise mismatch(name, target.name, *_first_bad(values, _is_number_or_none)) from None
+            with np.errstate(over="raise"):  # not inf for 1e39 in a float column
+                arr = np.asarray(values, dtype=dtype)
+        except (TypeError, ValueError, OverflowError, FloatingPointError):
+            found, row = _first_bad(values, _is_number_or_none)
+            if row is not None:
+                raise mismatch(name, target.name, found, row) from None
+            found, row = _first_bad(values, lambda v: _fits_dtype(v, dtype))
+            raise mismatch(name, target.name, found, row, "out of range") from None
         return _one_dim(arr, values, name, target.name)
 
     return cast
@@ -218,7 +223,7 @@ def _int_cast(target: DataType) -> Cast:
         if arr.dtype.kind == "f":
             ok = np.isfinite(arr)
             ok[ok] = arr[ok] == np.floor(arr[ok])
-            ok &= (arr >= info.min) & (arr <= info.max)
+            ok &= (arr >= info.min) & (arr < float(info.max) + 1)  # max rounds up to 2**63
             if ok.all():
                 return arr.astype(dtype)
         # Text, None, numbers beyond 64 bits or mixed types: find the first offending value.
@@ -302,8 +307,9 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
         if any(isinstance(v, list) for v in values):
             return object_array(values)  # enforcement stacks the cells into a tensor
         try:
-            return np.asarray(values, dtype=dtype)
-        except (TypeError, ValueError, OverflowError):
+            with np.errstate(over="raise"):
+                return np.asarray(values, dtype=dtype)
+        except (TypeError, ValueError, OverflowError, FloatingPointError):
             raise mismatch(
                 name, str(dtype), *_first_bad(values, lambda v: _fits_dtype(v, dtype))
             ) from None
@@ -313,8 +319,9 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
 
 def _fits_dtype(value: Any, dtype: np.dtype) -> bool:
     try:
-        np.asarray([value], dtype=dtype)
-    except (TypeError, ValueError, OverflowError):
+        with np.errstate(over="raise"):
+            np.asarray([value], dtype=dtype)
+    except (TypeError, ValueError, OverflowError, FloatingPointError):
         return False
     return True
 
@@ -382,7 +389,8 @@ def cast_series(values: pd.Series, dtype: ValueType, name: str) -> pd.Series:
             return values  # converting would turn None into False
         if dtype == DataType.double:
             return _object_to_double(values, name)
-        raise _first_refused(values, name, dtype, _is_numeric)
+        ok = _is_numeric if dtype in _INTEGERS else _is_number_or_missing
+        raise _first_refused(values, name, dtype, ok)
     target = dtype.to_numpy()
     if vdtype == target:
         return values
@@ -421,6 +429,10 @@ def _is_numeric(value: Any) -> bool:
     return isinstance(value, int | float | np.number)
 
 
+def _is_number_or_missing(value: Any) -> bool:
+    return _is_numeric(value) or _is_missing(value)
+
+
 def _is_upcast(actual: np.dtype, target: np.dtype) -> bool:
     if actual.kind == target.kind:
         return actual.itemsize <= target.itemsize
@@ -432,7 +444,9 @@ def _is_upcast(actual: np.dtype, target: np.dtype) -> bool:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float | np.floating) and bool(np.isnan(value))
 
 
 def _from_extension(values: pd.Series, dtype: DataType, name: str) -> pd.Series:
@@ -478,7 +492,7 @@ def _datetime_series(values: pd.Series, name: str) -> pd.Series:
 
 
 def _is_datetime(value: Any) -> bool:
-    return value is None or isinstance(value, _dt.date | np.datetime64)
+    return _is_missing(value) or isinstance(value, _dt.date | np.datetime64)
 
 
 # -- cells and scalars ---------------------------------------------------------------------------
