@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as _dt
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -171,7 +172,7 @@ def _float_cast(target: DataType) -> Cast:
 
     def cast(values: Sequence[Any], name: str) -> np.ndarray:
         try:
-            with np.errstate(over="raise"):  # not inf for 1e39 in a float column
+            with _no_overflow(dtype):
                 arr = np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError, FloatingPointError):
             found, row = _first_bad(values, _is_number_or_none)
@@ -182,6 +183,14 @@ def _float_cast(target: DataType) -> Cast:
         return _one_dim(arr, values, name, target.name)
 
     return cast
+
+
+def _no_overflow(dtype: np.dtype) -> contextlib.AbstractContextManager[Any]:
+    """Overflow raises instead of giving inf (1e39 as float32); float64 cannot overflow from
+    Python numbers or text, and skips the cost (~3 us a column)."""
+    if dtype.kind == "f" and dtype.itemsize < 8:
+        return np.errstate(over="raise")
+    return contextlib.nullcontext()
 
 
 def _int_cast(target: DataType) -> Cast:
@@ -307,7 +316,7 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
         if any(isinstance(v, list) for v in values):
             return object_array(values)  # enforcement stacks the cells into a tensor
         try:
-            with np.errstate(over="raise"):
+            with _no_overflow(dtype):
                 return np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError, FloatingPointError):
             raise mismatch(
@@ -319,7 +328,7 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
 
 def _fits_dtype(value: Any, dtype: np.dtype) -> bool:
     try:
-        with np.errstate(over="raise"):
+        with _no_overflow(dtype):
             np.asarray([value], dtype=dtype)
     except (TypeError, ValueError, OverflowError, FloatingPointError):
         return False
