@@ -8,7 +8,6 @@ columns in order and types, an ndarray, or a dict of ndarrays) or raises ``Signa
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -16,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpack.datatypes import ValueType, type_name
+from modelpack.casting import cast_series, cell_problem, convert_scalar, passthrough_dtype
+from modelpack.datatypes import type_name
 from modelpack.enforce_tensors import enforce_tensors
 from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch, one_line, short_repr
 from modelpack.frames import with_pandas_layout
 from modelpack.schema import (
-    AnyType,
     Array,
     ColSpec,
     DataType,
@@ -35,10 +34,6 @@ from modelpack.schema import (
 __all__ = ["enforce_input", "enforce_params", "validate_param"]
 
 _log = logging.getLogger(__name__)
-_MISSING_HINT = (
-    " The column holds missing values, which integer columns cannot represent: declare it as"
-    " double in the signature, or fill the missing values."
-)
 
 
 def _short(value: Any) -> str:
@@ -120,13 +115,11 @@ def _ready_dtypes(schema: Schema) -> tuple[list[str], list[np.dtype]] | None:
         if spec.name is None or not isinstance(spec, ColSpec):
             ready = None
             break
-        if isinstance(spec.type, DataType):
-            dtypes.append(spec.type.to_pandas())
-        elif isinstance(spec.type, AnyType):
-            dtypes.append(np.dtype(object))  # other dtypes take the checked path, and pass
-        else:
+        dtype = passthrough_dtype(spec.type)
+        if dtype is None:
             ready = None
             break
+        dtypes.append(dtype)
         names.append(spec.name)
     schema.__dict__["_ready_dtypes"] = ready
     return ready
@@ -162,177 +155,17 @@ def _enforce_columns(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             _log.debug(
                 "dropped columns not in the signature: %s", present - set(schema.input_names())
             )
-        out = {s.name: _cast_column(df[s.name], s.type, str(s.name)) for s in use}
+        out = {s.name: cast_series(df[s.name], s.type, str(s.name)) for s in use}
         return pd.DataFrame(out, index=df.index)  # consolidated, as MLflow's (see frames)
     if df.shape[1] < len(specs):
         raise SignatureMismatch(
             f"the model expects {len(specs)} input column(s), got {df.shape[1]}"
         )
     out_cols = {
-        df.columns[i]: _cast_column(df.iloc[:, i], spec.type, str(df.columns[i]))
+        df.columns[i]: cast_series(df.iloc[:, i], spec.type, str(df.columns[i]))
         for i, spec in enumerate(specs)
     }
     return pd.DataFrame(out_cols, index=df.index)
-
-
-def _mismatch(name: str, expected: str, got: Any, detail: str = "") -> SignatureMismatch:
-    return SignatureMismatch(
-        f"Incompatible input types for column '{name}': expected {expected}, got {got}.{detail}"
-    )
-
-
-def _first_row(values: pd.Series, bad: np.ndarray) -> str:
-    pos = int(np.argmax(bad))
-    return f" First offending value at row {pos}: {_short(values.iloc[pos])}."
-
-
-def _cast_column(values: pd.Series, dtype: ValueType, name: str) -> pd.Series:
-    if isinstance(dtype, AnyType):
-        return values
-    if not isinstance(dtype, DataType):
-        for pos, cell in enumerate(values):
-            problem = _cell_problem(cell, dtype)
-            if problem is not None:
-                raise _mismatch(name, type_name(dtype), f"{problem} (row {pos})")
-        return values
-    if dtype == DataType.datetime:
-        return _cast_datetime(values, name)
-    vdtype = values.dtype
-    if isinstance(vdtype, pd.api.extensions.ExtensionDtype) and not isinstance(vdtype, np.dtype):
-        values = _from_extension(values, dtype, name)
-        vdtype = values.dtype
-    if dtype in (DataType.string, DataType.binary):
-        if vdtype.kind == "O":
-            return values
-        kind = "U" if dtype == DataType.string else "S"
-        if vdtype.kind == kind:
-            return values.astype(object)
-        raise _mismatch(name, dtype.name, vdtype)
-    if vdtype.kind == "O":
-        if dtype == DataType.boolean:
-            return values  # converting would turn None into False
-        values = values.infer_objects()
-        vdtype = values.dtype
-        if vdtype.kind == "O":
-            if dtype == DataType.double and all(
-                isinstance(v, decimal.Decimal) or v is None for v in values
-            ):
-                return pd.to_numeric(values, errors="raise")
-            bad = np.array([not isinstance(v, int | float | np.number) for v in values])
-            found = type(values.iloc[int(np.argmax(bad))]).__name__ if bad.any() else "object"
-            raise _mismatch(name, dtype.name, found, _first_row(values, bad) if bad.any() else "")
-    target = dtype.to_numpy()
-    if vdtype == target:
-        return values
-    if _is_upcast(vdtype, target):
-        return values.astype(target)
-    if vdtype.kind in "iu" and target.kind == "f" and _all_binary(values):
-        return values.astype(target)  # MLflow lets 0/1 integer columns through as floats
-    detail = f" Can not safely convert {vdtype} to {target}."
-    if vdtype.kind == "f" and target.kind in "iu":
-        arr = values.to_numpy()
-        nans = np.isnan(arr)
-        fractional = ~nans & (arr != np.floor(np.where(nans, 0, arr)))
-        if nans.any() and not fractional.any():
-            detail += _MISSING_HINT
-        elif fractional.any():
-            detail += _first_row(values, fractional)
-    raise _mismatch(name, dtype.name, vdtype, detail)
-
-
-def _is_upcast(actual: np.dtype, target: np.dtype) -> bool:
-    if actual.kind == target.kind:
-        return actual.itemsize <= target.itemsize
-    if actual.kind == "u" and target.kind == "i":
-        return actual.itemsize < target.itemsize
-    if actual.kind in "iu" and target == np.float64:
-        return actual.itemsize <= 6
-    return False
-
-
-def _all_binary(values: pd.Series) -> bool:
-    arr = values.to_numpy()
-    return bool(arr.size) and bool(np.isin(arr, (0, 1)).all())
-
-
-def _from_extension(values: pd.Series, dtype: DataType, name: str) -> pd.Series:
-    numpy_dtype = getattr(values.dtype, "numpy_dtype", None)
-    if isinstance(values.dtype, pd.StringDtype):
-        return values.astype(object).where(values.notna(), None)
-    if numpy_dtype is None:
-        raise _mismatch(name, dtype.name, values.dtype)
-    if not values.isna().any():
-        return values.astype(numpy_dtype)
-    if dtype in (DataType.float, DataType.double):
-        return values.astype(dtype.to_numpy())
-    if dtype == DataType.boolean:
-        return values.astype(object).where(values.notna(), None)
-    bad = values.isna().to_numpy()
-    raise _mismatch(
-        name, dtype.name, f"{values.dtype} with missing values", _first_row(values, bad)
-    )
-
-
-def _cast_datetime(values: pd.Series, name: str) -> pd.Series:
-    vdtype = values.dtype
-    if isinstance(vdtype, pd.DatetimeTZDtype):
-        raise _mismatch(name, "datetime", vdtype, " Only timezone-naive datetimes are supported.")
-    if vdtype.kind == "M":
-        return values.astype("datetime64[ns]")
-    if vdtype.kind == "O":
-        # Datetime objects are cast; strings are not parsed here (as in MLflow): the codecs
-        # parse text for the declared type before enforcement.
-        bad = np.array([not (v is None or isinstance(v, _dt.date | np.datetime64)) for v in values])
-        if bad.any():
-            found = type(values.iloc[int(np.argmax(bad))]).__name__
-            raise _mismatch(name, "datetime", found, _first_row(values, bad))
-        try:
-            return values.astype("datetime64[ns]")
-        except (TypeError, ValueError) as exc:
-            raise _mismatch(name, "datetime", vdtype, f" {exc}") from None
-    raise _mismatch(name, "datetime", vdtype)
-
-
-def _cell_problem(cell: Any, dtype: ValueType) -> str | None:
-    """Why ``cell`` does not fit ``dtype`` (None when it fits)."""
-    if isinstance(dtype, AnyType):
-        return None
-    if isinstance(dtype, Array):
-        if not isinstance(cell, list | np.ndarray | tuple):
-            return type(cell).__name__
-        for item in cell:
-            problem = _cell_problem(item, dtype.dtype)
-            if problem is not None:
-                return f"array item {problem}"
-        return None
-    if isinstance(dtype, Object):
-        if not isinstance(cell, Mapping):
-            return type(cell).__name__
-        missing = {p.name for p in dtype.properties if p.required and p.name not in cell}
-        if missing:
-            return f"an object missing required properties {sorted(missing)}"
-        unknown = set(cell) - {p.name for p in dtype.properties}
-        if unknown:
-            return f"an object with properties not in the schema {sorted(unknown)}"
-        for prop in dtype.properties:
-            if prop.name in cell and cell[prop.name] is not None:
-                problem = _cell_problem(cell[prop.name], prop.dtype)
-                if problem is not None:
-                    return f"property '{prop.name}' {problem}"
-        return None
-    if isinstance(dtype, Map):
-        if not isinstance(cell, Mapping) or not all(isinstance(k, str) for k in cell):
-            return f"{type(cell).__name__} (a map needs string keys)"
-        for value in cell.values():
-            problem = _cell_problem(value, dtype.value_type)
-            if problem is not None:
-                return problem
-        return None
-    try:
-        _convert_scalar(dtype, cell)
-    except (TypeError, ValueError):
-        return f"{type(cell).__name__} {_short(cell)}"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,36 +214,8 @@ def validate_param(spec: ParamSpec, value: Any, what: str) -> Any:
 
 def _convert_param(dtype: DataType | Object, value: Any) -> Any:
     if isinstance(dtype, Object):
-        problem = _cell_problem(value, dtype)
+        problem = cell_problem(value, dtype)
         if problem is not None:
             raise ValueError(problem)
         return value
-    return _convert_scalar(dtype, value)
-
-
-def _convert_scalar(dtype: DataType, value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if dtype == DataType.boolean:
-        if isinstance(value, bool):
-            return value
-    elif dtype in (DataType.integer, DataType.long):
-        if isinstance(value, int) and not isinstance(value, bool):
-            if dtype == DataType.integer and not -(2**31) <= value < 2**31:
-                raise ValueError("out of range")
-            return value
-    elif dtype in (DataType.float, DataType.double):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif dtype == DataType.string:
-        if isinstance(value, str):
-            return value
-    elif dtype == DataType.binary:
-        if isinstance(value, bytes):
-            return value
-    elif dtype == DataType.datetime:
-        if isinstance(value, _dt.datetime):
-            return value
-        if isinstance(value, _dt.date | str | np.datetime64 | pd.Timestamp):
-            return pd.Timestamp(np.datetime64(value)).to_pydatetime()
-    raise TypeError(f"expected {dtype.name}")
+    return convert_scalar(dtype, value)

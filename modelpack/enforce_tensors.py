@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpack.errors import SignatureMismatch
+from modelpack.errors import SignatureMismatch, shape_text
 from modelpack.schema import Schema, TensorSpec
 
 __all__ = ["enforce_tensors"]
@@ -67,7 +67,7 @@ def _list_to_tensor(data: list[Any], spec: TensorSpec, name: str) -> np.ndarray:
         return np.asarray(data, dtype=spec.type)
     except (TypeError, ValueError) as exc:
         raise SignatureMismatch(
-            f"input '{name}': expected {spec.type} values of shape {_shape(spec.shape)}: {exc}"
+            f"input '{name}': expected {spec.type} values of shape {shape_text(spec.shape)}: {exc}"
         ) from None
 
 
@@ -88,13 +88,9 @@ def _frame_to_tensor(df: pd.DataFrame, spec: TensorSpec, name: str) -> np.ndarra
     if len(spec.shape) == 2 and spec.shape[1] in (-1, df.shape[1]):
         return df.to_numpy()
     raise SignatureMismatch(
-        f"input '{name}': expected shape {_shape(spec.shape)}, got a DataFrame with "
+        f"input '{name}': expected shape {shape_text(spec.shape)}, got a DataFrame with "
         f"{df.shape[1]} columns"
     )
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _check_tensor(arr: np.ndarray, spec: TensorSpec, name: str) -> np.ndarray:
@@ -105,7 +101,8 @@ def _check_tensor(arr: np.ndarray, spec: TensorSpec, name: str) -> np.ndarray:
             e != -1 and e != a for e, a in zip(expected, arr.shape, strict=False)
         ):
             raise SignatureMismatch(
-                f"input '{name}': expected shape {_shape(expected)}, got {_shape(arr.shape)}"
+                f"input '{name}': expected shape {shape_text(expected)}, "
+                f"got {shape_text(arr.shape)}"
             )
     actual = arr.dtype
     if actual.kind in "US" and spec.type.kind in "USO":

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "one_line",
     "prediction_error",
     "raised_in_modelpack",
+    "shape_text",
     "short_repr",
 ]
 
@@ -85,6 +87,11 @@ def clip(text: str, limit: int) -> str:
 def short_repr(value: Any, limit: int = 40) -> str:
     """A value as messages quote it: its repr, cut short (messages never echo whole inputs)."""
     return clip(repr(value), limit)
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """A shape as messages write it, the way Python writes tuples: ``(-1, 4)``, ``(3,)``."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def one_line(exc: BaseException, limit: int | None = 200) -> str:

@@ -36,7 +36,7 @@ def _schema(type_name: str) -> Schema:
     return Schema([ColSpec(DataType[type_name], "x")])
 
 
-PREFIX = "Incompatible input types for column 'x': "
+PREFIX = "column 'x': "
 # (values, pandas dtype, schema type, result dtype when accepted or the exact error message)
 MATRIX = {
     "same dtype passes": ([1.5, 2.5], "float64", "double", "float64"),
@@ -52,7 +52,7 @@ MATRIX = {
         [1, 2],
         "int64",
         "double",
-        PREFIX + "expected double, got int64. Can not safely convert int64 to float64.",
+        PREFIX + "expected double, got int64; int64 does not convert safely to float64",
     ),
     "int64 of 0 and 1 to double is cast": ([0, 1], "int64", "double", "float64"),
     "int64 of 0 and 1 to float is cast": ([0, 1], "int64", "float", "float32"),
@@ -60,41 +60,40 @@ MATRIX = {
         [1, 2],
         "int64",
         "integer",
-        PREFIX + "expected integer, got int64. Can not safely convert int64 to int32.",
+        PREFIX + "expected integer, got int64; int64 does not convert safely to int32",
     ),
     "uint32 to integer is refused": (
         [1, 2],
         "uint32",
         "integer",
-        PREFIX + "expected integer, got uint32. Can not safely convert uint32 to int32.",
+        PREFIX + "expected integer, got uint32; uint32 does not convert safely to int32",
     ),
     "float32 to double upcasts": ([1.5, 2.5], "float32", "double", "float64"),
     "double to float is refused": (
         [1.5, 2.5],
         "float64",
         "float",
-        PREFIX + "expected float, got float64. Can not safely convert float64 to float32.",
+        PREFIX + "expected float, got float64; float64 does not convert safely to float32",
     ),
     "int8 to float is refused": (
         [1, 2],
         "int8",
         "float",
-        PREFIX + "expected float, got int8. Can not safely convert int8 to float32.",
+        PREFIX + "expected float, got int8; int8 does not convert safely to float32",
     ),
     "float to long is refused with the row": (
         [1.0, 1.5],
         "float64",
         "long",
-        PREFIX + "expected long, got float64. Can not safely convert float64 to int64."
-        " First offending value at row 1: 1.5.",
+        PREFIX + "expected long, got float64 1.5 (row 1)",
     ),
     "integral floats with NaN to long get the missing-values hint": (
         [1.0, None],
         "float64",
         "long",
-        PREFIX + "expected long, got float64. Can not safely convert float64 to int64."
-        " The column holds missing values, which integer columns cannot represent: declare it"
-        " as double in the signature, or fill the missing values.",
+        PREFIX + "expected long, got float64 nan (row 1); integer columns cannot hold missing or"
+        " infinite values: declare the column as double in the signature, or fill the missing"
+        " values",
     ),
     "datetime64[s] to datetime is cast to ns": (
         pd.to_datetime(["2020-01-01"]).astype("datetime64[s]"),
@@ -106,8 +105,8 @@ MATRIX = {
         pd.to_datetime(["2020-01-01"]).tz_localize("UTC"),
         "datetime64[ns, UTC]",
         "datetime",
-        PREFIX + "expected datetime, got datetime64[ns, UTC]."
-        " Only timezone-naive datetimes are supported.",
+        PREFIX + "expected datetime, got datetime64[ns, UTC]; only timezone-naive datetimes are"
+        " supported",
     ),
     "object of datetimes to datetime is cast": (
         [dt.datetime(2020, 1, 1)],
@@ -119,7 +118,7 @@ MATRIX = {
         ["2020-01-01"],
         object,
         "datetime",
-        PREFIX + "expected datetime, got str. First offending value at row 0: '2020-01-01'.",
+        PREFIX + "expected datetime, got str '2020-01-01' (row 0)",
     ),
     "object to boolean is left as object": ([True, None], object, "boolean", "object"),
     "decimals to double go through to_numeric": (
@@ -132,19 +131,19 @@ MATRIX = {
         [1.0, "a"],
         object,
         "double",
-        PREFIX + "expected double, got str. First offending value at row 1: 'a'.",
+        PREFIX + "expected double, got str 'a' (row 1)",
     ),
     "int64 to string is refused": (
         [1, 2],
         "int64",
         "string",
-        PREFIX + "expected string, got int64.",
+        PREFIX + "expected string, got int64",
     ),
     "bool to long is refused": (
         [True, False],
         "bool",
         "long",
-        PREFIX + "expected long, got bool. Can not safely convert bool to int64.",
+        PREFIX + "expected long, got bool; bool does not convert safely to int64",
     ),
 }
 # Where we decide differently from MLflow 3.17 on purpose: nullable Int64 columns without
@@ -156,8 +155,9 @@ NULLABLE = {
         [1, None],
         "Int64",
         "long",
-        PREFIX
-        + "expected long, got Int64 with missing values. First offending value at row 1: <NA>.",
+        PREFIX + "expected long, got Int64 <NA> (row 1); integer columns cannot hold missing or"
+        " infinite values: declare the column as double in the signature, or fill the missing"
+        " values",
     ),
 }
 
@@ -237,8 +237,8 @@ def test_array_and_object_cells_are_checked_per_row() -> None:
     with pytest.raises(SignatureMismatch) as info:
         enforce_input(bad, schema)
     assert str(info.value) == (
-        "Incompatible input types for column 'meta': expected object, got an object missing "
-        "required properties ['a'] (row 1)."
+        "column 'meta': expected object, got dict {'b': 'y'} (row 1); required properties ['a'] "
+        "are missing"
     )
 
 

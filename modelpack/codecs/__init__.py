@@ -12,7 +12,6 @@ The server and the batch ``predict`` command share these::
 
 from __future__ import annotations
 
-from modelpack.codecs.casts import cast_values
 from modelpack.codecs.csv import csv_dtypes, decode_csv
 from modelpack.codecs.json import ENVELOPES, Decoded, decode_json, decode_value, loads
 from modelpack.codecs.media import MediaType, parse_content_type
@@ -24,7 +23,6 @@ __all__ = [
     "Decoded",
     "InputPlan",
     "MediaType",
-    "cast_values",
     "csv_dtypes",
     "decode_csv",
     "decode_json",

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from modelpack.codecs.casts import cast_values
+from modelpack.casting import cast_values
 from modelpack.codecs.plan import InputPlan
 from modelpack.errors import MalformedInput, SignatureMismatch, clip, one_line
 from modelpack.schema import ColSpec, DataType, TensorSpec

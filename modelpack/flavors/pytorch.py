@@ -22,6 +22,7 @@ from modelpack.errors import (
     InvalidOutput,
     InvalidParams,
     SignatureMismatch,
+    shape_text,
 )
 from modelpack.example import example_data
 from modelpack.flavors import SavedFlavor, module_loaded, require
@@ -299,8 +300,8 @@ class _TorchPredictor:
             e != -1 and e != a for e, a in zip(shape, array.shape, strict=False)
         ):
             raise SignatureMismatch(
-                f"the PyTorch model expects input of shape {_shape(shape)}, "
-                f"got {_shape(array.shape)}"
+                f"the PyTorch model expects input of shape {shape_text(shape)}, "
+                f"got {shape_text(array.shape)}"
             )
         if str(array.dtype) != dtype:
             raise SignatureMismatch(f"the PyTorch model expects {dtype} input, got {array.dtype}")
@@ -329,10 +330,6 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _first_line(exc: BaseException) -> str:

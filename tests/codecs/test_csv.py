@@ -118,8 +118,10 @@ def test_json_cell_that_is_not_json() -> None:
     with pytest.raises(SignatureMismatch) as info:
         decode_csv(b"arr\n[1\n", plan)
     assert info.value.message == (
-        "column 'arr': expected JSON text in each cell, got something else (row 0)"
+        "column 'arr': expected array<long>, got str '[1' (row 0); cells of array, object and "
+        "map columns hold JSON text"
     )
+    assert (info.value.column, info.value.row) == ("arr", 0)
 
 
 @given(st.binary(max_size=200))

@@ -347,7 +347,7 @@ def test_malformed_bodies(payload: bytes, message: str) -> None:
         # orjson reads integers beyond 64 bits as floats
         (
             [{"n": 2**70}],
-            "column 'n': expected long, got float 1.1805916207174113e+21 (row 0), out of range",
+            "column 'n': expected long, got float 1.1805916207174113e+21 (row 0); out of range",
         ),
         ([{"x": [1, 2]}], "column 'x': expected double, got list [1, 2] (row 0)"),
     ],
@@ -399,7 +399,8 @@ def test_integer_column_with_missing_values_says_to_declare_double() -> None:
         decode_json(body({"dataframe_split": {"columns": ["n"], "data": [[1.0], [None]]}}), plan)
     assert info.value.message == (
         "column 'n': expected long, got NoneType None (row 1); integer columns cannot hold "
-        "missing or infinite values: declare the column as double in the signature"
+        "missing or infinite values: declare the column as double in the signature, or fill the "
+        "missing values"
     )
 
 
@@ -408,8 +409,7 @@ def test_binary_that_is_not_base64() -> None:
     with pytest.raises(SignatureMismatch) as info:
         decode_json(body({"dataframe_records": [{"raw": "a"}]}), plan)
     assert (
-        info.value.message
-        == "column 'raw': expected binary (base64 text), got text that is not base64 (row 0)"
+        info.value.message == "column 'raw': expected binary, got str 'a' (row 0); not valid base64"
     )
 
 
