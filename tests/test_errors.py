@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from modelpack import errors
-from modelpack.codecs.casts import _text_to_number, object_array
+from modelpack.casting import _text_to_number, object_array
 from modelpack.errors import (
     InternalError,
     ModelpackError,
@@ -135,14 +135,14 @@ def test_an_error_raised_in_modelpacks_code_is_ours() -> None:
     error = prediction_error(exc)
     assert type(error) is InternalError
     assert error.message == (
-        f"internal error while predicting: TypeError in modelpack/codecs/casts.py line "
+        f"internal error while predicting: TypeError in modelpack/casting.py line "
         f"{_line(exc)}; see the server log"
     )
 
 
 def test_the_message_never_quotes_our_exceptions_text() -> None:
     secret = "s3cr3t-from-the-request"
-    exc = _raised(lambda: _text_to_number(secret))  # float() refuses it, inside casts.py
+    exc = _raised(lambda: _text_to_number(secret))  # float() refuses it, inside casting.py
     assert secret in str(exc)
     assert raised_in_modelpack(exc)
     assert secret not in prediction_error(exc).message

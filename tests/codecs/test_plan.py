@@ -12,6 +12,7 @@ from winedata import WINE_COLUMNS
 import modelpack
 from modelpack.codecs import InputPlan
 from modelpack.errors import MalformedInput, SignatureMismatch
+from modelpack.format import write_manifest
 from modelpack.frames import has_pandas_layout
 from modelpack.schema import (
     Array,
@@ -59,6 +60,7 @@ def test_for_model_reads_the_type_hint_flag(tmp_path: Path) -> None:
     descriptor = modelpack.Model.load(path)
     descriptor.extra["is_signature_from_type_hint"] = True
     descriptor.save(path)
+    write_manifest(path)  # the package was edited on purpose
     plan = InputPlan.for_model(modelpack.load_model(path))
     assert plan.inputs_only
 
