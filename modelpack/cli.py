@@ -83,7 +83,11 @@ def info(model_uri: str, as_json: bool, verify: bool) -> None:
 @click.option("-h", "--host", default=None, help="Interface to bind to (default 127.0.0.1).")
 @click.option("-p", "--port", type=int, default=None, help="Port to listen on (default 5000).")
 @click.option(
-    "-w", "--workers", type=int, default=None, help="Server processes, each with the model."
+    "-w",
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes, forked once the model is loaded (they share its memory).",
 )
 @click.option("-t", "--timeout", type=float, default=None, help="Seconds per request before a 504.")
 @env_manager_option
@@ -98,6 +102,26 @@ def info(model_uri: str, as_json: bool, verify: bool) -> None:
     "(all routes but the health probes and /metrics), e.g. a mounted secret; wins over "
     "MODELPACK_AUTH_TOKEN.",
 )
+@click.option(
+    "--max-queue",
+    type=int,
+    default=None,
+    help="Requests that may wait for the model in each worker; more get 503 at once (default 128).",
+)
+@click.option(
+    "--batching/--no-batching",
+    default=None,
+    help="Merge waiting requests into one model call where that changes no answer (default on).",
+)
+@click.option(
+    "--batch-max-rows", type=int, default=None, help="Most rows one merged call takes (1024)."
+)
+@click.option(
+    "--batch-wait-ms",
+    type=float,
+    default=None,
+    help="How long an idle model waits for more requests to merge (default 0: never).",
+)
 @handle_errors
 def serve(
     model_uri: str,
@@ -108,6 +132,10 @@ def serve(
     env_manager: str,
     debug: bool | None,
     auth_token_file: str | None,
+    max_queue: int | None,
+    batching: bool | None,
+    batch_max_rows: int | None,
+    batch_wait_ms: float | None,
 ) -> None:
     """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
 
@@ -119,7 +147,13 @@ def serve(
 
     _local_only(env_manager)
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
-    overrides["timeout"] = timeout
+    overrides.update(
+        timeout=timeout,
+        max_queue=max_queue,
+        batching=batching,
+        batch_max_rows=batch_max_rows,
+        batch_wait_ms=batch_wait_ms,
+    )
     if auth_token_file is not None:
         overrides["auth_token"] = _read_token(auth_token_file)
     if debug:
