@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from modelpack._version import __version__
 from modelpack.errors import ModelpackError
-from modelpack.infer import infer_signature
-from modelpack.model import Model
-from modelpack.packaging import save_model
-from modelpack.pyfunc import PyFuncModel, PythonModel, PythonModelContext, load_model
-from modelpack.schema import (
+from modelpack.format.mlmodel import Model
+from modelpack.pyfunc import (
+    PyFuncModel,
+    PythonModel,
+    PythonModelContext,
+    load_model,
+    save_model,
+)
+from modelpack.settings import Settings
+from modelpack.signature import (
     ColSpec,
     DataType,
     ModelSignature,
@@ -17,8 +21,8 @@ from modelpack.schema import (
     ParamSpec,
     Schema,
     TensorSpec,
+    infer_signature,
 )
-from modelpack.settings import Settings
 
 __all__ = [
     "ColSpec",

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from modelpack import __version__
+from modelpack._version import __version__
 from modelpack.errors import ModelpackError
 from modelpack.settings import Settings
 
@@ -376,7 +376,7 @@ def verify(model_uri: str, write: bool, trusted_keys: tuple[str, ...]) -> None:
 
 def _local_package(model_uri: str, option: str) -> Path:
     from modelpack.errors import InvalidArgument
-    from modelpack.model import MLMODEL_FILE
+    from modelpack.format.mlmodel import MLMODEL_FILE
 
     path = Path(model_uri.removeprefix("file://")).expanduser()
     if not (path / MLMODEL_FILE).is_file():

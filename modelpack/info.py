@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelpack.datatypes import type_name
-from modelpack.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requirements
 from modelpack.errors import ModelpackError
-from modelpack.example import load_input_example
 from modelpack.flavors import registry
+from modelpack.format.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requirements
+from modelpack.format.examples import load_input_example
 from modelpack.format.integrity import inspect_package, verify_package
+from modelpack.format.mlmodel import PYFUNC, Model
 from modelpack.format.opener import pickled_files
-from modelpack.model import PYFUNC, Model
-from modelpack.schema import ColSpec, Schema, TensorSpec
 from modelpack.settings import Settings
+from modelpack.signature.datatypes import type_name
+from modelpack.signature.schema import ColSpec, Schema, TensorSpec
 from modelpack.uris import resolve
 
 __all__ = ["describe", "render"]

@@ -1,56 +1,31 @@
-"""The one interface every package loads into: ``PyFuncModel.predict(data, params)``."""
+"""The one interface every package loads into, ``PyFuncModel.predict(data, params)``, and the
+two calls users start from: ``load_model`` and ``save_model`` (the flavor registry picks the
+flavor; the package format does the rest)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelpack.enforce import enforce_input, enforce_params
-from modelpack.errors import InvalidModel, ModelpackError, prediction_error
+from modelpack.errors import ModelpackError, prediction_error
 from modelpack.flavors import Flavor, Predictor, registry
-from modelpack.format.integrity import verify_package
-from modelpack.format.opener import add_code_path
-from modelpack.model import PYFUNC, Model
-from modelpack.schema import ParamSchema, Schema
+from modelpack.flavors.python_model import PythonModel, PythonModelContext
+from modelpack.format.mlmodel import Model
+from modelpack.format.package import open_package
+from modelpack.format.save import save_package
 from modelpack.settings import Settings
-from modelpack.uris import resolve
+from modelpack.signature.enforce import enforce_input, enforce_params
+from modelpack.signature.schema import ModelSignature, ParamSchema, Schema
 
 __all__ = [
-    "Package",
     "PyFuncModel",
     "PythonModel",
     "PythonModelContext",
     "load_model",
-    "load_native",
-    "open_package",
+    "save_model",
 ]
-
-
-@dataclass
-class PythonModelContext:
-    """What ``PythonModel.load_context`` receives."""
-
-    artifacts: dict[str, str] = field(default_factory=dict)
-    """Artifact names mapped to absolute local paths inside the package."""
-    model_config: dict[str, Any] = field(default_factory=dict)
-    """The package's ``model_config``, updated with what the caller passed at load time."""
-
-
-class PythonModel:
-    """Base class for models written in plain Python.
-
-    Override ``predict``; override ``load_context`` to load artifacts once when the package loads.
-    """
-
-    def load_context(self, context: PythonModelContext) -> None:
-        """Called once after loading, before the first ``predict``."""
-
-    def predict(
-        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
-    ) -> Any:
-        raise NotImplementedError
 
 
 class PyFuncModel:
@@ -136,60 +111,42 @@ def load_model(
 ) -> PyFuncModel:
     """Load any model package (modelpack's or MLflow's) behind ``PyFuncModel``."""
     settings = settings if settings is not None else Settings.from_env()
-    pkg = open_package(model_uri, settings, model_config=model_config)
-    predictor = pkg.flavor.load_predictor(pkg.path, pkg.conf, pkg.pyfunc_conf, settings)
-    return PyFuncModel(pkg.metadata, predictor, pkg.path, pkg.flavor, settings=settings)
+    pkg = open_package(model_uri, settings)
+    flavor = registry().for_package(pkg.metadata.flavors)
+    conf, pyfunc_conf = pkg.sections(flavor.name, settings, model_config)
+    predictor = flavor.load_predictor(pkg.path, conf, pyfunc_conf, settings)
+    return PyFuncModel(pkg.metadata, predictor, pkg.path, flavor, settings=settings)
 
 
-def load_native(
-    model_uri: str | Path, flavor_name: str, *, settings: Settings | None = None
-) -> object:
-    """The native model object of one flavor (what ``modelpack.flavors.X.load_model`` returns)."""
-    settings = settings if settings is not None else Settings.from_env()
-    pkg = open_package(model_uri, settings, flavor_name=flavor_name)
-    return pkg.flavor.load_native(pkg.path, pkg.conf, settings)
+def save_model(
+    model: Any,
+    path: str | os.PathLike[str],
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    pip_requirements: str | os.PathLike[str] | Sequence[str] | None = None,
+    extra_pip_requirements: str | os.PathLike[str] | Sequence[str] | None = None,
+    code_paths: Sequence[str | os.PathLike[str]] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    flavor: str | None = None,
+    **flavor_options: Any,
+) -> Model:
+    """Save ``model`` as a package at ``path`` and return its MLmodel descriptor.
 
-
-@dataclass
-class Package:
-    """A package opened for loading, after the shared policies have been applied."""
-
-    path: Path
-    metadata: Model
-    flavor: Flavor
-    conf: dict[str, Any]
-    pyfunc_conf: dict[str, Any]
-
-
-def open_package(
-    model_uri: str | Path,
-    settings: Settings,
-    *,
-    flavor_name: str | None = None,
-    model_config: Mapping[str, Any] | None = None,
-) -> Package:
-    """Resolve, read MLmodel, pick the flavor, put code/ on sys.path.
-
-    The pickle policy is not applied here: each load in ``modelpack.format.opener`` applies it to
-    the file it opens.
+    The flavor is chosen from the model's type unless ``flavor`` names one; the rest is
+    ``modelpack.format.save_package``: without a ``signature``, one is inferred from
+    ``input_example`` (inputs, and outputs by running the model on it); the last file written is
+    ``MANIFEST.json``, which loading checks; a failed save leaves nothing behind at ``path``.
     """
-    path = resolve(str(model_uri), settings)
-    if path.is_file():
-        path = path.parent
-    verify_package(path, settings)  # before any byte of the package is read for the model
-    metadata = Model.load(path)
-    if flavor_name is not None:
-        if flavor_name not in metadata.flavors:
-            raise InvalidModel(
-                f"'{model_uri}' has no {flavor_name} flavor (flavors: {sorted(metadata.flavors)})"
-            )
-        flavor = registry().get(flavor_name)
-    else:
-        flavor = registry().for_package(metadata.flavors)
-    conf = dict(metadata.flavors.get(flavor.name, {}))
-    pyfunc_conf = dict(metadata.flavors.get(PYFUNC, {}))
-    pyfunc_conf["config"] = {**(pyfunc_conf.get("config") or {}), **(model_config or {})}
-    code = pyfunc_conf.get("code") or conf.get("code")
-    if code:
-        add_code_path(path / str(code), settings)  # refused when pickle is off
-    return Package(path, metadata, flavor, conf, pyfunc_conf)
+    chosen = registry().get(flavor) if flavor else registry().for_object(model)
+    return save_package(
+        chosen,
+        model,
+        path,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        extra_pip_requirements=extra_pip_requirements,
+        code_paths=code_paths,
+        metadata=metadata,
+        **flavor_options,
+    )

@@ -72,13 +72,6 @@ class Settings:
     reads it from a file instead."""
     log_level: str = "info"
     """Log level of the server (debug logs one line per request)."""
-    torch_device: str | None = None
-    """Device PyTorch models are loaded on (``cpu``, ``cuda``, ``cuda:1``); None means cpu."""
-    torch_threads: int | None = None
-    """Intra-op threads for PyTorch models (``torch.set_num_threads``, process-wide, set when a
-    PyTorch package loads). None means the CPUs this process may run on divided by ``workers``,
-    at least 1: each worker process holds its own model, and workers that each use every core
-    slow one another down."""
     tracking_uri: str | None = None
     """MLflow tracking server (http/https) or store (sqlite:///..., ./mlruns) that ``runs:/`` and
     ``models:/`` URIs are looked up in; falls back to ``MLFLOW_TRACKING_URI``."""
@@ -96,6 +89,11 @@ class Settings:
     """Ed25519 public key files (PEM). When any are given, loading refuses a package unless its
     manifest is signed by one of them (``modelpack sign``). The variable separates paths with
     ``os.pathsep`` (``:`` on Linux and macOS, ``;`` on Windows)."""
+    flavor_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Options that belong to a flavor, not to modelpack: every ``MODELPACK_<NAME>`` variable
+    that names no field above, keyed by ``<name>`` in lower case (``MODELPACK_TORCH_DEVICE`` ->
+    ``torch_device``). Each flavor reads and checks its own (``modelpack.flavors.pytorch``:
+    ``torch_device``, ``torch_threads``)."""
     json_style: str = "compact"
     """Text of JSON predictions: ``compact`` (orjson: no spaces, float32 as the shortest text
     that reads back as the same float32) or ``mlflow`` (MLflow's text, byte for byte: float32
@@ -113,6 +111,8 @@ class Settings:
         source = os.environ if env is None else env
         values: dict[str, Any] = {}
         for field in fields(cls):
+            if field.name == "flavor_options":
+                continue  # gathered below from the variables that name no field
             raw = source.get(ENV_PREFIX + field.name.upper())
             if raw is None and field.name in _MLFLOW_ENV:
                 raw = source.get(_MLFLOW_ENV[field.name])
@@ -120,6 +120,14 @@ class Settings:
                 values[field.name] = raw.strip()
             elif raw is not None:
                 values[field.name] = _parse(field.name, str(field.type), raw)
+        known = {ENV_PREFIX + f.name.upper() for f in fields(cls)}
+        options = {
+            key[len(ENV_PREFIX) :].lower(): value
+            for key, value in source.items()
+            if key.startswith(ENV_PREFIX) and key not in known
+        }
+        if options:
+            values["flavor_options"] = options
         values.update({k: v for k, v in overrides.items() if v is not None})
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:

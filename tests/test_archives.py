@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from modelpack.archives import Cache, extract, package_root, safe_join
 from modelpack.errors import InvalidModel
 from modelpack.settings import Settings
 from modelpack.uris import resolve
+from modelpack.uris._archives import Cache, extract, package_root, safe_join
 
 
 def _tar(path: Path, *members: tuple[tarfile.TarInfo, bytes]) -> Path:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import modelpack
 from modelpack.batch import predict_file
-from modelpack.batchio import prediction_columns
+from modelpack.batch._files import prediction_columns
 from modelpack.cli import main
 from modelpack.errors import InvalidArgument, SignatureMismatch
 

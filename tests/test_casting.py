@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import json_scalars
 
-from modelpack.casting import (
+from modelpack.errors import SignatureMismatch
+from modelpack.signature.casting import (
     cast_series,
     cast_values,
     cell_problem,
@@ -24,8 +25,7 @@ from modelpack.casting import (
     passthrough_dtype,
     text_dtype,
 )
-from modelpack.errors import SignatureMismatch
-from modelpack.schema import AnyType, Array, ColSpec, DataType, Map, Object, Property
+from modelpack.signature.schema import AnyType, Array, ColSpec, DataType, Map, Object, Property
 
 TYPES = list(DataType)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.datatypes import (
+from modelpack.errors import SchemaError
+from modelpack.signature.datatypes import (
     AnyType,
     Array,
     DataType,
@@ -14,7 +15,6 @@ from modelpack.datatypes import (
     type_from_dict,
     type_name,
 )
-from modelpack.errors import SchemaError
 
 
 def test_object_properties_are_sorted() -> None:

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from modelpack.downloads import Progress, address, http_error
 from modelpack.errors import AccessDenied, ModelNotFound, RemoteError
+from modelpack.uris._downloads import Progress, address, http_error
 
 
 class _Terminal(io.StringIO):

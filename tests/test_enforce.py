@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import pandas as hpd
 
-from modelpack.enforce import enforce_input, enforce_params
 from modelpack.errors import InvalidParams, SignatureMismatch
-from modelpack.infer import infer_schema
-from modelpack.schema import (
+from modelpack.signature.enforce import enforce_input, enforce_params
+from modelpack.signature.infer import infer_schema
+from modelpack.signature.schema import (
     Array,
     ColSpec,
     DataType,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelpack.environment import pin, resolve_requirements
 from modelpack.errors import InvalidArgument
 from modelpack.flavors import sklearn as sk_flavor
+from modelpack.format.environment import pin, resolve_requirements
 
 
 def _requirements(path: Path) -> list[str]:

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from modelpack import errors
-from modelpack.casting import _text_to_number, object_array
 from modelpack.errors import (
     InternalError,
     ModelpackError,
@@ -19,6 +18,7 @@ from modelpack.errors import (
     prediction_error,
     raised_in_modelpack,
 )
+from modelpack.signature.casting import _text_to_number, object_array
 
 
 def _tree() -> dict[str, tuple[str, str, int, int]]:
@@ -135,7 +135,7 @@ def test_an_error_raised_in_modelpacks_code_is_ours() -> None:
     error = prediction_error(exc)
     assert type(error) is InternalError
     assert error.message == (
-        f"internal error while predicting: TypeError in modelpack/casting.py line "
+        f"internal error while predicting: TypeError in modelpack/signature/casting.py line "
         f"{_line(exc)}; see the server log"
     )
 

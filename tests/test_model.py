@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from modelpack.errors import InvalidModel, ModelNotFound
-from modelpack.model import Model
-from modelpack.schema import ColSpec, DataType, ModelSignature, Schema
+from modelpack.format.mlmodel import Model
+from modelpack.signature.schema import ColSpec, DataType, ModelSignature, Schema
 
 MLFLOW_1X = """\
 artifact_path: model

@@ -11,7 +11,7 @@ import pytest
 
 import modelpack
 from modelpack.errors import InvalidArgument, SchemaError
-from modelpack.schema import ColSpec, DataType, ModelSignature, Schema
+from modelpack.signature.schema import ColSpec, DataType, ModelSignature, Schema
 
 
 def test_signature_is_inferred_from_the_example(sklearn_package: Path) -> None:

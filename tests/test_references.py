@@ -8,7 +8,7 @@ from pathlib import Path
 import cloudpickle
 import numpy as np
 
-from modelpack.references import pickle_modules, skops_modules
+from modelpack.format.references import pickle_modules, skops_modules
 
 
 def test_pickle_modules_of_an_estimator(tmp_path: Path, elasticnet) -> None:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from modelpack.errors import SchemaError
-from modelpack.infer import infer_signature
-from modelpack.schema import (
+from modelpack.signature.infer import infer_signature
+from modelpack.signature.schema import (
     Array,
     ColSpec,
     DataType,

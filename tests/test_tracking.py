@@ -31,9 +31,9 @@ from modelpack.errors import (
     RemoteError,
 )
 from modelpack.settings import Settings
-from modelpack.stores import RestStore
-from modelpack.tracking import Reference, auth_headers, parse, store_for
 from modelpack.uris import resolve
+from modelpack.uris._stores import RestStore
+from modelpack.uris._tracking import Reference, auth_headers, parse, store_for
 
 # The five forms the issue names, and a package stored as plain run artifacts (how MLflow 2 logged
 # models); "{run}" and "{model_id}" are filled in per store.

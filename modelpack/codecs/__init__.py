@@ -12,11 +12,11 @@ The server and the batch ``predict`` command share these::
 
 from __future__ import annotations
 
-from modelpack.codecs.csv import csv_dtypes, decode_csv
-from modelpack.codecs.json import ENVELOPES, Decoded, decode_json, decode_value, loads
-from modelpack.codecs.media import MediaType, parse_content_type
-from modelpack.codecs.output import encode_predictions, jsonable
-from modelpack.codecs.plan import InputPlan
+from modelpack.codecs._csv import csv_dtypes, decode_csv
+from modelpack.codecs._json import ENVELOPES, Decoded, decode_json, decode_value, loads
+from modelpack.codecs._media import MediaType, parse_content_type
+from modelpack.codecs._output import encode_predictions, jsonable
+from modelpack.codecs._plan import InputPlan
 
 __all__ = [
     "ENVELOPES",

@@ -21,10 +21,10 @@ import yaml
 
 from modelpack.docker._process import Output
 from modelpack.docker.wheels import Wheel, build_wheelhouse
-from modelpack.environment import PYTHON_ENV_FILE
 from modelpack.errors import InvalidArgument
+from modelpack.format.environment import PYTHON_ENV_FILE
 from modelpack.format.integrity import verify_package
-from modelpack.model import PYFUNC, Model
+from modelpack.format.mlmodel import PYFUNC, Model
 from modelpack.settings import Settings
 from modelpack.uris import resolve
 
@@ -158,7 +158,7 @@ def write_context(
     ``settings`` are used to resolve a remote ``model_uri`` (tracking server, cache) and to
     check the package's manifest and signature, as loading does.
     """
-    from modelpack import __version__
+    from modelpack._version import __version__
     from modelpack.flavors import registry
 
     settings = settings if settings is not None else Settings.from_env()

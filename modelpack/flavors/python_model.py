@@ -16,27 +16,65 @@ import inspect
 import logging
 import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from modelpack.errors import InvalidArgument, InvalidModel
-from modelpack.flavors import Predictor, SavedFlavor
+from modelpack.flavors._contract import (
+    Predictor,
+    SavedFlavor,
+    load_native_model,
+    save_flavor_model,
+)
+from modelpack.format.mlmodel import PYFUNC, Model
 from modelpack.format.opener import load_pickle, load_with_mlflow
-from modelpack.model import PYFUNC, Model
-from modelpack.pyfunc import PythonModel, PythonModelContext
-from modelpack.references import pickle_modules
+from modelpack.format.package import open_package
+from modelpack.format.references import pickle_modules
 from modelpack.settings import Settings
 from modelpack.uris import resolve
 
-__all__ = ["LOADER_MODULE", "PythonModelFlavor", "load_model", "save_model"]
+__all__ = [
+    "LOADER_MODULE",
+    "PythonModel",
+    "PythonModelContext",
+    "PythonModelFlavor",
+    "load_model",
+    "save_model",
+]
 
 LOADER_MODULE = __name__
 MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
 
 _log = logging.getLogger(__name__)
+
+
+@dataclass
+class PythonModelContext:
+    """What ``PythonModel.load_context`` receives."""
+
+    artifacts: dict[str, str] = field(default_factory=dict)
+    """Artifact names mapped to absolute local paths inside the package."""
+    model_config: dict[str, Any] = field(default_factory=dict)
+    """The package's ``model_config``, updated with what the caller passed at load time."""
+
+
+class PythonModel:
+    """Base class for models written in plain Python.
+
+    Override ``predict``; override ``load_context`` to load artifacts once when the package loads.
+    """
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Called once after loading, before the first ``predict``."""
+
+    def predict(
+        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
+    ) -> Any:
+        raise NotImplementedError
 
 
 class PythonModelFlavor:
@@ -46,6 +84,12 @@ class PythonModelFlavor:
 
     def can_save(self, obj: object) -> bool:
         return isinstance(obj, PythonModel) or (callable(obj) and not isinstance(obj, type))
+
+    def claims(self, flavors: Mapping[str, Any]) -> bool:
+        """MLflow's custom models name only ``python_function``, with a pickled PythonModel or
+        a models-from-code file: this flavor loads them (through mlflow)."""
+        pyfunc = flavors.get(PYFUNC) or {}
+        return "python_model" in pyfunc or "model_code_path" in pyfunc
 
     def save(
         self,
@@ -268,25 +312,18 @@ def _load_pyfunc(path: str, model_config: Mapping[str, Any] | None = None) -> Pr
 
     Settings come from the ``MODELPACK_*`` environment (the pickle policy among them).
     """
-    from modelpack.pyfunc import open_package
-
     settings = Settings.from_env()
-    pkg = open_package(path, settings, model_config=model_config)
-    return pkg.flavor.load_predictor(pkg.path, pkg.conf, pkg.pyfunc_conf, settings)
-
-
-_FLAVOR = PythonModelFlavor()
+    pkg = open_package(path, settings)
+    flavor = PythonModelFlavor()
+    conf, pyfunc_conf = pkg.sections(flavor.name, settings, model_config)
+    return flavor.load_predictor(pkg.path, conf, pyfunc_conf, settings)
 
 
 def save_model(python_model: object, path: str | Path, **kwargs: Any) -> Any:
     """``modelpack.save_model`` with the python_model flavor (``artifacts=``, ``model_config=``)."""
-    from modelpack.packaging import save_model as _save
-
-    return _save(python_model, path, flavor=PythonModelFlavor.name, **kwargs)
+    return save_flavor_model(PythonModelFlavor(), python_model, path, **kwargs)
 
 
 def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The PythonModel itself, after ``load_context``."""
-    from modelpack.pyfunc import load_native
-
-    return load_native(model_uri, PythonModelFlavor.name, settings=settings)
+    return load_native_model(PythonModelFlavor(), model_uri, settings)

@@ -24,9 +24,15 @@ from modelpack.errors import (
     SignatureMismatch,
     shape_text,
 )
-from modelpack.example import example_data
-from modelpack.flavors import SavedFlavor, module_loaded, require
-from modelpack.flavors.torch_files import is_torchscript, zip_pickle_modules
+from modelpack.flavors._contract import (
+    SavedFlavor,
+    load_native_model,
+    module_loaded,
+    require,
+    save_flavor_model,
+)
+from modelpack.flavors._torch_files import is_torchscript, zip_pickle_modules
+from modelpack.format.examples import example_data
 from modelpack.format.opener import torch_export_load, torch_jit_load, torch_load
 from modelpack.settings import Settings
 
@@ -123,7 +129,8 @@ class PyTorchFlavor:
     ) -> _TorchPredictor:
         torch = require("torch", self.name)
         config = pyfunc_conf.get("config") or {}
-        device = _device(torch, str(config.get("device") or settings.torch_device or "cpu"))
+        options = settings.flavor_options
+        device = _device(torch, str(config.get("device") or options.get("torch_device") or "cpu"))
         threads = torch_threads(settings)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
@@ -133,8 +140,14 @@ class PyTorchFlavor:
 
 def torch_threads(settings: Settings) -> int:
     """Intra-op threads for one model: the setting, else this process's CPUs / workers."""
-    if settings.torch_threads:
-        return max(1, settings.torch_threads)
+    raw = settings.flavor_options.get("torch_threads", "").strip()
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise InvalidArgument(
+                f"MODELPACK_TORCH_THREADS: expected an integer, got {raw!r}"
+            ) from None
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cpus or 1) // max(1, settings.workers))
 
@@ -337,9 +350,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-_FLAVOR = PyTorchFlavor()
-
-
 def save_model(pytorch_model: object, path: str | Path, **kwargs: Any) -> Any:
     """``modelpack.save_model`` with the pytorch flavor.
 
@@ -347,16 +357,12 @@ def save_model(pytorch_model: object, path: str | Path, **kwargs: Any) -> Any:
     ``"torchscript"`` (the default for a ``torch.jit.ScriptModule``). A tensor input example
     is turned into a numpy array, so that it can be written as ``input_example.json``.
     """
-    from modelpack.packaging import save_model as _save
-
     example = kwargs.get("input_example")
     if example is not None and hasattr(example, "detach") and hasattr(example, "numpy"):
         kwargs["input_example"] = example.detach().cpu().numpy()
-    return _save(pytorch_model, path, flavor=PyTorchFlavor.name, **kwargs)
+    return save_flavor_model(PyTorchFlavor(), pytorch_model, path, **kwargs)
 
 
 def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The ``torch.nn.Module`` itself (on the CPU), from a package saved by modelpack or MLflow."""
-    from modelpack.pyfunc import load_native
-
-    return load_native(model_uri, PyTorchFlavor.name, settings=settings)
+    return load_native_model(PyTorchFlavor(), model_uri, settings)

@@ -10,9 +10,15 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from modelpack.errors import InvalidArgument, InvalidModel
-from modelpack.flavors import SavedFlavor, module_loaded, require
+from modelpack.flavors._contract import (
+    SavedFlavor,
+    load_native_model,
+    module_loaded,
+    require,
+    save_flavor_model,
+)
 from modelpack.format.opener import load_pickle, skops_load
-from modelpack.references import pickle_modules, skops_modules
+from modelpack.format.references import pickle_modules, skops_modules
 from modelpack.settings import Settings
 
 __all__ = ["FORMATS", "SklearnFlavor", "load_model", "row_exact", "save_model"]
@@ -203,18 +209,11 @@ class _SklearnPredictor:
         return self._fn(data)
 
 
-_FLAVOR = SklearnFlavor()
-
-
 def save_model(sk_model: object, path: str | Path, **kwargs: Any) -> Any:
     """``modelpack.save_model`` with the sklearn flavor."""
-    from modelpack.packaging import save_model as _save
-
-    return _save(sk_model, path, flavor=SklearnFlavor.name, **kwargs)
+    return save_flavor_model(SklearnFlavor(), sk_model, path, **kwargs)
 
 
 def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The estimator itself, from a package saved by modelpack or MLflow."""
-    from modelpack.pyfunc import load_native
-
-    return load_native(model_uri, SklearnFlavor.name, settings=settings)
+    return load_native_model(SklearnFlavor(), model_uri, settings)

@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from modelpack.errors import InvalidArgument, InvalidModel, SignatureMismatch
-from modelpack.flavors import SavedFlavor, module_loaded, require
+from modelpack.flavors._contract import (
+    SavedFlavor,
+    load_native_model,
+    module_loaded,
+    require,
+    save_flavor_model,
+)
 from modelpack.format.opener import import_module
 from modelpack.settings import Settings
 
@@ -239,18 +245,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-_FLAVOR = XGBoostFlavor()
-
-
 def save_model(xgb_model: object, path: str | Path, **kwargs: Any) -> Any:
     """``modelpack.save_model`` with the xgboost flavor (``model_format="ubj"`` or ``"json"``)."""
-    from modelpack.packaging import save_model as _save
-
-    return _save(xgb_model, path, flavor=XGBoostFlavor.name, **kwargs)
+    return save_flavor_model(XGBoostFlavor(), xgb_model, path, **kwargs)
 
 
 def load_model(model_uri: str | Path, *, settings: Settings | None = None) -> object:
     """The Booster or scikit-learn-API model itself, from a package saved by modelpack or MLflow."""
-    from modelpack.pyfunc import load_native
-
-    return load_native(model_uri, XGBoostFlavor.name, settings=settings)
+    return load_native_model(XGBoostFlavor(), model_uri, settings)

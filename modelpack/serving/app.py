@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from modelpack import __version__
+from modelpack._version import __version__
 from modelpack.errors import ModelpackError, Overloaded, PredictionFailed, RequestTimeout
 from modelpack.serving.auth import BearerAuth
 from modelpack.serving.invocations import Invocations

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelpack.codecs import InputPlan, csv_dtypes, decode_csv
-from modelpack.codecs.csv import _read_arrow
+from modelpack.codecs._csv import _read_arrow
 from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
-from modelpack.schema import Array, ColSpec, DataType, Schema, TensorSpec
+from modelpack.signature.schema import Array, ColSpec, DataType, Schema, TensorSpec
 
 ALL_TYPES = Schema(
     [

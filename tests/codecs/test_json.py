@@ -16,7 +16,7 @@ from strategies import json_values, request_bodies, request_bodies_naming
 
 from modelpack.codecs import Decoded, InputPlan, decode_json
 from modelpack.errors import MalformedInput, ModelpackError, SignatureMismatch
-from modelpack.schema import (
+from modelpack.signature.schema import (
     Array,
     ColSpec,
     DataType,

@@ -13,8 +13,8 @@ import modelpack
 from modelpack.codecs import InputPlan
 from modelpack.errors import MalformedInput, SignatureMismatch
 from modelpack.format import write_manifest
-from modelpack.frames import has_pandas_layout
-from modelpack.schema import (
+from modelpack.signature.frames import has_pandas_layout
+from modelpack.signature.schema import (
     Array,
     ColSpec,
     DataType,

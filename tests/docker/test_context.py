@@ -27,7 +27,7 @@ from modelpack.docker.context import (
     render_dockerfile,
 )
 from modelpack.docker.wheels import list_wheels
-from modelpack.model import Model
+from modelpack.format.mlmodel import Model
 
 GOLDEN = Path(__file__).parent / "golden"
 CUSTOM_BASE = "registry.example.com/ml/python:3.11-slim"

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelpack.engine import merge, merge_key, rows_of, split
-from modelpack.frames import has_pandas_layout
+from modelpack.signature.frames import has_pandas_layout
 
 
 def _frame(rows: int, seed: int) -> pd.DataFrame:

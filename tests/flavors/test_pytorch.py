@@ -233,7 +233,7 @@ def test_load_model_returns_the_module_on_cpu(packages: dict[str, Path], net, ro
 
 
 def test_model_config_device_beats_the_setting(packages: dict[str, Path], rows) -> None:
-    settings = Settings(torch_device="cuda:99")
+    settings = Settings(flavor_options={"torch_device": "cuda:99"})
     model = modelpack.load_model(
         packages["pickle"], settings=settings, model_config={"device": "cpu"}
     )
@@ -254,12 +254,12 @@ def restore_threads():
 
 
 def test_torch_threads_setting_is_applied(restore_threads, packages: dict[str, Path]) -> None:
-    modelpack.load_model(packages["pt2"], settings=Settings(torch_threads=1))
+    modelpack.load_model(packages["pt2"], settings=Settings(flavor_options={"torch_threads": "1"}))
     assert torch.get_num_threads() == 1
 
 
 def test_default_threads_divide_the_cpus_among_workers() -> None:
-    assert pt_flavor.torch_threads(Settings(torch_threads=3)) == 3
+    assert pt_flavor.torch_threads(Settings(flavor_options={"torch_threads": "3"})) == 3
     assert pt_flavor.torch_threads(Settings(workers=100_000)) == 1
     one = pt_flavor.torch_threads(Settings(workers=1))
     assert pt_flavor.torch_threads(Settings(workers=2)) == max(1, one // 2)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelpack.flavors.sklearn import _ROW_EXACT, row_exact
-from modelpack.frames import frame_from_block
+from modelpack.signature.frames import frame_from_block
 
 pytest.importorskip("sklearn")
 

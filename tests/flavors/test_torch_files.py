@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modelpack.flavors.torch_files import is_torchscript, zip_pickle_modules  # noqa: E402
+from modelpack.flavors._torch_files import is_torchscript, zip_pickle_modules  # noqa: E402
 
 pytestmark = [
     pytest.mark.torch,

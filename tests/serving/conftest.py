@@ -19,11 +19,11 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from modelpack.model import PYFUNC, Model
+from modelpack.format.mlmodel import PYFUNC, Model
 from modelpack.pyfunc import PyFuncModel, load_model
-from modelpack.schema import ModelSignature
 from modelpack.serving import create_app
 from modelpack.settings import Settings
+from modelpack.signature.schema import ModelSignature
 
 
 class _PlainFlavor:

@@ -18,9 +18,16 @@ from winedata import WINE_COLUMNS
 
 from modelpack import __version__
 from modelpack.pyfunc import PyFuncModel
-from modelpack.schema import ColSpec, DataType, ModelSignature, ParamSchema, ParamSpec, Schema
 from modelpack.serving import create_app
 from modelpack.settings import Settings
+from modelpack.signature.schema import (
+    ColSpec,
+    DataType,
+    ModelSignature,
+    ParamSchema,
+    ParamSpec,
+    Schema,
+)
 
 from .conftest import AppClient, client_for, plain_model
 

@@ -140,7 +140,7 @@ def test_a_bug_in_a_decoder_is_a_500_not_the_clients_400(
         fixed = client.post("/invocations", content=body, headers=JSON)
     assert broken.status_code == 500
     assert broken.json()["message"].startswith(
-        "internal error while reading the request: TypeError in modelpack/codecs/json.py line "
+        "internal error while reading the request: TypeError in modelpack/codecs/_json.py line "
     )
     assert fixed.status_code == 200
 

@@ -8,7 +8,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from modelpack.references import pickle_modules
+from modelpack.format.references import pickle_modules
 
 __all__ = ["is_torchscript", "zip_pickle_modules"]
 

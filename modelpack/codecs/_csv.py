@@ -15,11 +15,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from modelpack.casting import describe, mismatch, text_dtype
-from modelpack.codecs.plan import InputPlan
-from modelpack.datatypes import type_name
+from modelpack.codecs._plan import InputPlan
 from modelpack.errors import MalformedInput, ModelpackError, one_line
-from modelpack.schema import ColSpec, DataType, TensorSpec
+from modelpack.signature.casting import describe, mismatch, text_dtype
+from modelpack.signature.datatypes import type_name
+from modelpack.signature.schema import ColSpec, DataType, TensorSpec
 
 __all__ = ["csv_dtypes", "decode_csv"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from modelpack.errors import InvalidModel, ModelNotFound, one_line
-from modelpack.schema import ModelSignature, ParamSchema, Schema
+from modelpack.signature.schema import ModelSignature, ParamSchema, Schema
 
 __all__ = ["MLMODEL_FILE", "PYFUNC", "Model"]
 

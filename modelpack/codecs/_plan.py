@@ -1,8 +1,8 @@
 """Input plans: what the codecs need to know about a signature, worked out once at load time.
 
-An ``InputPlan`` turns column-wise lists of JSON or CSV values into arrays of the signature's types
-(by the rules of ``modelpack.casting``) and builds DataFrames column by column. Building the plan
-once per model keeps that work out of each request.
+An ``InputPlan`` turns column-wise lists of JSON or CSV values into arrays of the signature's
+types (by the rules of ``modelpack.signature.casting``) and builds DataFrames column by column.
+Building the plan once per model keeps that work out of each request.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpack.casting import Cast, cast_for, object_array
 from modelpack.errors import MalformedInput, one_line
-from modelpack.frames import frame_from_block
-from modelpack.schema import ColSpec, DataType, ParamSchema, Schema, TensorSpec
+from modelpack.signature.casting import Cast, cast_for, object_array
+from modelpack.signature.frames import frame_from_block
+from modelpack.signature.schema import ColSpec, DataType, ParamSchema, Schema, TensorSpec
 
 __all__ = ["InputPlan"]
 

@@ -24,14 +24,24 @@ import contextlib
 import datetime as _dt
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from modelpack.datatypes import AnyType, Array, DataType, Map, Object, ValueType, type_name
-from modelpack.errors import SignatureMismatch, one_line, short_repr
-from modelpack.schema import ColSpec, TensorSpec
+from modelpack.errors import InvalidParams, SignatureMismatch, one_line, short_repr
+from modelpack.signature.datatypes import (
+    AnyType,
+    Array,
+    DataType,
+    Map,
+    Object,
+    ValueType,
+    type_name,
+)
+
+if TYPE_CHECKING:
+    from modelpack.signature.schema import ColSpec, ParamSpec, TensorSpec
 
 __all__ = [
     "Cast",
@@ -45,6 +55,7 @@ __all__ = [
     "object_array",
     "passthrough_dtype",
     "text_dtype",
+    "validate_param",
 ]
 
 Cast = Callable[[Sequence[Any], str], Any]
@@ -83,8 +94,11 @@ def mismatch(
 
 def describe(value: Any) -> str:
     """A value as messages show it, type and short repr: ``str 'acidic'``, ``float64 1.5``."""
-    shown = value.item() if isinstance(value, np.generic) else value
-    return f"{type(value).__name__} {short_repr(shown)}"
+    return f"{type(value).__name__} {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    return short_repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _cell(values: pd.Series, pos: int) -> str:
@@ -122,10 +136,11 @@ def cast_for(spec: ColSpec | TensorSpec | None) -> Cast:
     """The cast of one spec's column, to look up once and apply to many requests."""
     if spec is None:
         return _keep
-    if isinstance(spec, TensorSpec):
-        return _tensor_cast(spec.type)
-    if isinstance(spec.type, DataType):
-        return _RAW_CASTS[spec.type]
+    kind = spec.type  # a numpy dtype for a tensor spec, a DataType (or nested type) for a column
+    if isinstance(kind, np.dtype):
+        return _tensor_cast(kind)
+    if isinstance(kind, DataType):
+        return _RAW_CASTS[kind]
     return _keep
 
 
@@ -584,3 +599,33 @@ def convert_scalar(dtype: DataType, value: Any) -> Any:
         if isinstance(value, _dt.date | str | np.datetime64 | pd.Timestamp):
             return pd.Timestamp(np.datetime64(value)).to_pydatetime()
     raise TypeError(f"expected {dtype.name}")
+
+
+# -- params --------------------------------------------------------------------------------------
+
+
+def validate_param(spec: ParamSpec, value: Any, what: str) -> Any:
+    """``value`` converted to the param's type, or InvalidParams naming the param."""
+    if value is None:
+        return None
+    expected = type_name(spec.dtype) if spec.shape is None else f"list of {type_name(spec.dtype)}"
+    try:
+        if spec.shape is not None:
+            if not isinstance(value, list | tuple | np.ndarray):
+                raise TypeError
+            return [_convert_param(spec.dtype, v) for v in value]
+        return _convert_param(spec.dtype, value)
+    except (TypeError, ValueError):
+        raise InvalidParams(
+            f"param '{spec.name}': {what} {_shown(value)} of type "
+            f"{type(value).__name__} is not a valid {expected}"
+        ) from None
+
+
+def _convert_param(dtype: DataType | Object, value: Any) -> Any:
+    if isinstance(dtype, Object):
+        problem = cell_problem(value, dtype)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+    return convert_scalar(dtype, value)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from modelpack.archives import safe_join
 from modelpack.errors import (
     AccessDenied,
     InvalidModel,
@@ -26,6 +25,7 @@ from modelpack.errors import (
     ModelpackError,
     RemoteError,
 )
+from modelpack.uris._archives import safe_join
 
 __all__ = [
     "OBJECT_STORE_PACKAGES",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from modelpack.batchio import Chunk, format_of, open_writer, read_chunks
+from modelpack.batch._files import Chunk, format_of, open_writer, read_chunks
 from modelpack.codecs import InputPlan
 from modelpack.errors import InvalidArgument, ModelpackError, SignatureMismatch
 from modelpack.pyfunc import PyFuncModel

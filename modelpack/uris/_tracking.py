@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from modelpack.errors import InvalidArgument
 from modelpack.settings import Settings
-from modelpack.stores import MlflowStore, RestStore
+from modelpack.uris._stores import MlflowStore, RestStore
 
 __all__ = ["Reference", "Store", "auth_headers", "locate", "parse", "store_for"]
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpack.datatypes import ValueType
 from modelpack.errors import SchemaError
-from modelpack.schema import (
+from modelpack.signature.datatypes import ValueType
+from modelpack.signature.schema import (
     AnyType,
     Array,
     ColSpec,

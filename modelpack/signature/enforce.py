@@ -15,23 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpack.casting import cast_series, cell_problem, convert_scalar, passthrough_dtype
-from modelpack.datatypes import type_name
-from modelpack.enforce_tensors import enforce_tensors
 from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch, one_line, short_repr
-from modelpack.frames import with_pandas_layout
-from modelpack.schema import (
+from modelpack.signature._tensors import enforce_tensors
+from modelpack.signature.casting import cast_series, passthrough_dtype, validate_param
+from modelpack.signature.frames import with_pandas_layout
+from modelpack.signature.schema import (
     Array,
     ColSpec,
-    DataType,
     Map,
     Object,
     ParamSchema,
-    ParamSpec,
     Schema,
 )
 
-__all__ = ["enforce_input", "enforce_params", "validate_param"]
+__all__ = ["enforce_input", "enforce_params"]
 
 _log = logging.getLogger(__name__)
 
@@ -192,30 +189,3 @@ def enforce_params(params: Mapping[str, Any] | None, schema: ParamSchema | None)
         else:
             out[spec.name] = spec.default
     return out
-
-
-def validate_param(spec: ParamSpec, value: Any, what: str) -> Any:
-    """``value`` converted to the param's type, or InvalidParams naming the param."""
-    if value is None:
-        return None
-    expected = type_name(spec.dtype) if spec.shape is None else f"list of {type_name(spec.dtype)}"
-    try:
-        if spec.shape is not None:
-            if not isinstance(value, list | tuple | np.ndarray):
-                raise TypeError
-            return [_convert_param(spec.dtype, v) for v in value]
-        return _convert_param(spec.dtype, value)
-    except (TypeError, ValueError):
-        raise InvalidParams(
-            f"param '{spec.name}': {what} {_short(value)} of type {type(value).__name__} "
-            f"is not a valid {expected}"
-        ) from None
-
-
-def _convert_param(dtype: DataType | Object, value: Any) -> Any:
-    if isinstance(dtype, Object):
-        problem = cell_problem(value, dtype)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-    return convert_scalar(dtype, value)

@@ -1,4 +1,4 @@
-"""``save_model``: one call that writes a complete, self-describing package."""
+"""``save_package``: one call that writes a complete, self-describing package with a flavor."""
 
 from __future__ import annotations
 
@@ -8,32 +8,35 @@ import platform
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelpack import __version__
-from modelpack.enforce import enforce_input
-from modelpack.environment import (
+from modelpack._version import __version__
+from modelpack.errors import InvalidArgument, SchemaError
+from modelpack.format.environment import (
     BASE_REQUIREMENTS,
     distributions_for_modules,
     resolve_requirements,
     write_environment,
 )
-from modelpack.errors import InvalidArgument, SchemaError
-from modelpack.example import example_data, write_example
-from modelpack.flavors import Flavor, SavedFlavor, registry
+from modelpack.format.examples import example_data, write_example
 from modelpack.format.manifest import write_manifest
-from modelpack.infer import infer_params_schema, infer_schema
-from modelpack.model import PYFUNC, Model
-from modelpack.schema import ModelSignature
+from modelpack.format.mlmodel import PYFUNC, Model
 from modelpack.settings import Settings
+from modelpack.signature.enforce import enforce_input
+from modelpack.signature.infer import infer_params_schema, infer_schema
+from modelpack.signature.schema import ModelSignature
 
-__all__ = ["CODE_DIR", "save_model"]
+if TYPE_CHECKING:  # the flavor contract is the layer above; saving only calls its methods
+    from modelpack.flavors import Flavor, SavedFlavor
+
+__all__ = ["CODE_DIR", "save_package"]
 
 _log = logging.getLogger(__name__)
 CODE_DIR = "code"
 
 
-def save_model(
+def save_package(
+    flavor: Flavor,
     model: Any,
     path: str | os.PathLike[str],
     signature: ModelSignature | None = None,
@@ -42,25 +45,22 @@ def save_model(
     extra_pip_requirements: str | os.PathLike[str] | Sequence[str] | None = None,
     code_paths: Sequence[str | os.PathLike[str]] | None = None,
     metadata: Mapping[str, Any] | None = None,
-    flavor: str | None = None,
     **flavor_options: Any,
 ) -> Model:
-    """Save ``model`` as a package at ``path`` and return its MLmodel descriptor.
+    """Save ``model`` with ``flavor`` as a package at ``path``; its MLmodel descriptor.
 
-    The flavor is chosen from the model's type unless ``flavor`` names one. Without a
-    ``signature``, one is inferred from ``input_example`` (inputs, and outputs by running the
-    model on it). The last file written is ``MANIFEST.json``: the size and sha256 of every other
-    file, which loading checks. A failed save leaves nothing behind at ``path``.
+    Without a ``signature``, one is inferred from ``input_example`` (inputs, and outputs by
+    running the model on it). The last file written is ``MANIFEST.json``: the size and sha256 of
+    every other file, which loading checks. A failed save leaves nothing behind at ``path``.
     """
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InvalidArgument(f"'{target}' already exists and is not an empty directory")
-    chosen = registry().get(flavor) if flavor else registry().for_object(model)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:
         return _save(
-            chosen,
+            flavor,
             model,
             target,
             signature,

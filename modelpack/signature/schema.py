@@ -10,7 +10,9 @@ from typing import Any, Union
 
 import numpy as np
 
-from modelpack.datatypes import (
+from modelpack.errors import SchemaError
+from modelpack.signature.casting import validate_param
+from modelpack.signature.datatypes import (
     AnyType,
     Array,
     DataType,
@@ -21,7 +23,6 @@ from modelpack.datatypes import (
     require_key,
     type_from_dict,
 )
-from modelpack.errors import SchemaError
 
 __all__ = [
     "AnyType",
@@ -177,7 +178,6 @@ class ParamSpec:
             object.__setattr__(self, "shape", tuple(self.shape))
             if self.shape != (-1,):
                 raise SchemaError(f"param '{self.name}': shape must be null or [-1]")
-        from modelpack.enforce import validate_param
 
         object.__setattr__(self, "default", validate_param(self, self.default, "default"))
 

@@ -15,10 +15,10 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from modelpack.casting import cast_values
-from modelpack.codecs.plan import InputPlan
+from modelpack.codecs._plan import InputPlan
 from modelpack.errors import MalformedInput, SignatureMismatch, clip, one_line
-from modelpack.schema import ColSpec, DataType, TensorSpec
+from modelpack.signature.casting import cast_values
+from modelpack.signature.schema import ColSpec, DataType, TensorSpec
 
 __all__ = ["ENVELOPES", "Decoded", "decode_json", "decode_value", "loads"]
 

@@ -2,9 +2,9 @@
 
 Local paths and ``file://`` URIs are used in place (an archive is unpacked into the cache);
 ``runs:/``, ``models:/`` and ``mlflow-artifacts:/`` are looked up in MLflow tracking
-(:mod:`modelpack.tracking`); ``s3://``, ``gs://``, ``abfs://`` go through fsspec; ``http(s)://``
+(``_tracking``); ``s3://``, ``gs://``, ``abfs://`` go through fsspec; ``http(s)://``
 links name a ``.tar.gz`` or ``.zip`` of a package. Whatever is downloaded lands in the cache
-(:mod:`modelpack.archives`), so resolving the same artifact again downloads nothing.
+(``_archives``), so resolving the same artifact again downloads nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
-from modelpack.archives import ARCHIVE_SUFFIXES, Cache, extract, is_archive, package_root
-from modelpack.downloads import (
+from modelpack.errors import InvalidArgument, InvalidModel, ModelNotFound, ModelpackError
+from modelpack.settings import Settings
+from modelpack.uris._archives import ARCHIVE_SUFFIXES, Cache, extract, is_archive, package_root
+from modelpack.uris._downloads import (
     OBJECT_STORE_PACKAGES,
     Progress,
     fetch_tree,
@@ -25,10 +27,8 @@ from modelpack.downloads import (
     save,
     store_error,
 )
-from modelpack.errors import InvalidArgument, InvalidModel, ModelNotFound, ModelpackError
-from modelpack.settings import Settings
-from modelpack.stores import RestStore
-from modelpack.tracking import Store, locate, parse, store_for
+from modelpack.uris._stores import RestStore
+from modelpack.uris._tracking import Store, locate, parse, store_for
 
 __all__ = ["SCHEMES", "resolve"]
 

@@ -2,8 +2,8 @@
 
 :class:`RestStore` speaks to an ``http(s)://`` tracking server, artifacts included (through its
 artifact proxy, ``mlflow-artifacts:/``, or an object store); :class:`MlflowStore` hands database
-and local stores to the mlflow package. Both answer :class:`modelpack.tracking.Store`'s questions
-and turn a miss into ``ModelNotFound`` carrying the store's own message.
+and local stores to the mlflow package. Both answer the questions of ``_tracking.Store`` and turn
+a miss into ``ModelNotFound`` carrying the store's own message.
 """
 
 from __future__ import annotations
@@ -18,8 +18,15 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from modelpack.archives import safe_join
-from modelpack.downloads import (
+from modelpack.errors import (
+    AccessDenied,
+    InvalidArgument,
+    MissingDependency,
+    ModelNotFound,
+    RemoteError,
+)
+from modelpack.uris._archives import safe_join
+from modelpack.uris._downloads import (
     OBJECT_STORE_PACKAGES,
     TIMEOUT,
     Progress,
@@ -29,13 +36,6 @@ from modelpack.downloads import (
     open_url,
     save,
     store_error,
-)
-from modelpack.errors import (
-    AccessDenied,
-    InvalidArgument,
-    MissingDependency,
-    ModelNotFound,
-    RemoteError,
 )
 
 __all__ = ["MlflowStore", "RestStore"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from modelpack.errors import SignatureMismatch, shape_text
-from modelpack.schema import Schema, TensorSpec
+from modelpack.signature.schema import Schema, TensorSpec
 
 __all__ = ["enforce_tensors"]
 
