@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import modelpack
 from modelpack.cli import main
@@ -318,3 +321,36 @@ def test_info_shows_the_xgboost_specifics(booster_package: Path) -> None:
         f"xgb_version={xgb.__version__}",
     ]
     assert "Pickle:" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["booster", "regressor", "classifier"])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=st.lists(st.integers(1, 40), min_size=2, max_size=6), start=st.integers(0, 5_000))
+def test_merged_requests_answer_as_each_alone(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, models, rows, cuts: list[int], start: int
+) -> None:
+    """Why the server may batch XGBoost models: one call over many requests' rows gives each
+    row the bits it gets alone (trees sum their leaves per row, in a fixed order)."""
+    model = _loaded(tmp_path_factory, kind, models)
+    assert model.batch_exact
+    requests, at = [], start
+    for n in cuts:
+        requests.append(rows[10_000].iloc[at : at + n].reset_index(drop=True))
+        at += n
+    checked = [model.check(r)[0] for r in requests]
+    alone = np.concatenate([np.asarray(model.predict_checked(c, {})) for c in checked])
+    merged = np.asarray(model.predict_checked(pd.concat(checked, ignore_index=True), {}))
+    assert merged.tobytes() == alone.tobytes()
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def _loaded(factory: pytest.TempPathFactory, kind: str, models: dict[str, object]) -> Any:
+    if kind not in _LOADED:
+        path = factory.mktemp("batched") / kind
+        modelpack.save_model(models[kind], path)
+        _LOADED[kind] = modelpack.load_model(path)
+    return _LOADED[kind]
