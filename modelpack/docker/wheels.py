@@ -62,10 +62,8 @@ def platform_tags(machine: str | None = None, glibc: tuple[int, int] = GLIBC) ->
 
 def pack_modelpack(dest: Path) -> Path:
     """Write a wheel of the running modelpack, built from its installed files, into ``dest``."""
-    import modelpack
-
     dist = _installed_distribution()
-    package_dir = Path(modelpack.__file__).parent
+    package_dir = Path(__file__).resolve().parents[1]  # the modelpack package itself
     info = f"modelpack-{dist.version}.dist-info"
     path = dest / f"modelpack-{dist.version}-py3-none-any.whl"
     records: list[str] = []

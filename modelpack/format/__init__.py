@@ -30,6 +30,8 @@ from modelpack.format.opener import (
     torch_jit_load,
     torch_load,
 )
+from modelpack.format.package import Package, open_package
+from modelpack.format.save import save_package
 from modelpack.format.signing import Signature, SignatureStatus, generate_key_pair
 
 __all__: list[str] = [
@@ -38,6 +40,7 @@ __all__: list[str] = [
     "FileReport",
     "IntegrityReport",
     "Manifest",
+    "Package",
     "Signature",
     "SignatureStatus",
     "add_code_path",
@@ -48,9 +51,11 @@ __all__: list[str] = [
     "inspect_package",
     "load_pickle",
     "load_with_mlflow",
+    "open_package",
     "pickled_files",
     "pt2_is_pickle_free",
     "read_manifest",
+    "save_package",
     "sign_package",
     "skops_load",
     "torch_export_load",
