@@ -70,6 +70,7 @@ __all__ = [
     "UnknownFlavor",
     "UnsupportedMediaType",
     "clip",
+    "first_line",
     "internal_error",
     "one_line",
     "prediction_error",
@@ -372,15 +373,17 @@ def prediction_error(exc: Exception) -> ModelpackError:
     """
     if isinstance(exc, MemoryError) or raised_in_modelpack(exc):
         return internal_error(exc, "predicting")
-    first = _first_line(exc)
+    first = first_line(exc)
     return PredictionFailed(
         f"the model raised {type(exc).__name__}" + (f": {first}" if first else "")
     )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text, cut to ``limit`` ("" when it has none, or when
+    its ``__str__`` itself fails: a model's exception class may be broken)."""
     try:
         text = str(exc).strip()
-    except Exception:  # the model's exception class may break its own __str__
+    except Exception:
         return ""
-    return text.splitlines()[0][:200] if text else ""
+    return clip(text.splitlines()[0], limit) if text else ""

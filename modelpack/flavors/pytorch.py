@@ -22,6 +22,7 @@ from modelpack.errors import (
     InvalidOutput,
     InvalidParams,
     SignatureMismatch,
+    first_line,
     shape_text,
 )
 from modelpack.flavors._contract import (
@@ -157,7 +158,7 @@ def _device(torch: Any, name: str) -> str:
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError) as exc:
-        raise InvalidArgument(f"torch device {name!r}: {_first_line(exc)}") from None
+        raise InvalidArgument(f"torch device {name!r}: {first_line(exc)}") from None
     if device.type == "cuda" and (
         not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
     ):
@@ -193,7 +194,7 @@ def _export(torch: Any, module: Any, input_example: Any, file: Path) -> None:
     except Exception as exc:
         raise InvalidArgument(
             f"torch.export could not trace the model with the input example "
-            f"({type(exc).__name__}: {_first_line(exc)}); "
+            f"({type(exc).__name__}: {first_line(exc)}); "
             "fix the model or choose serialization_format='pickle'"
         ) from exc
     torch.export.save(program, str(file))
@@ -343,11 +344,6 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""
 
 
 def save_model(pytorch_model: object, path: str | Path, **kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from modelpack.errors import InvalidArgument, InvalidModel, SignatureMismatch
+from modelpack.errors import InvalidArgument, InvalidModel, SignatureMismatch, first_line
 from modelpack.flavors._contract import (
     SavedFlavor,
     load_native_model,
@@ -55,7 +55,9 @@ class XGBoostFlavor:
         try:
             obj.save_model(str(path / file))  # type: ignore[attr-defined]
         except xgb.core.XGBoostError as exc:
-            raise InvalidArgument(f"cannot save the XGBoost model: {_first_line(exc)}") from None
+            raise InvalidArgument(
+                f"cannot save the XGBoost model: {first_line(exc) or type(exc).__name__}"
+            ) from None
         cls = type(obj)
         requirements = ["xgboost"]
         if not isinstance(obj, xgb.Booster):
@@ -93,7 +95,7 @@ class XGBoostFlavor:
                     "xgboost<3.1 and save it again as ubj or json"
                 ) from None
             raise InvalidModel(
-                f"{file} is not a readable XGBoost model: {_first_line(exc)}"
+                f"{file} is not a readable XGBoost model: {first_line(exc) or type(exc).__name__}"
             ) from None
         return model
 
@@ -238,11 +240,6 @@ def _first_non_number(values: pd.Series) -> Any:
 def _few(names: list[str], limit: int = 5) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return f"[{shown}{', ...' if len(names) > limit else ''}] ({len(names)})"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def save_model(xgb_model: object, path: str | Path, **kwargs: Any) -> Any:
