@@ -1,0 +1,77 @@
+"""Commands that ship a package: ``generate-dockerfile`` and ``build-docker``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from modelpack.cli._common import (
+    handle_errors,
+    model_uri_option,
+    progress,
+)
+from modelpack.settings import Settings
+
+__all__ = ["build_docker", "generate_dockerfile"]
+
+
+_base_image_option = click.option(
+    "--base-image",
+    default=None,
+    metavar="IMAGE",
+    help="Image to build on (default: python:<the model's major.minor>-slim). It needs "
+    "Python of the model's major.minor with its venv module, on glibc Linux.",
+)
+
+
+@click.command("generate-dockerfile")
+@model_uri_option
+@click.option(
+    "-d",
+    "--output-directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="modelpack-dockerfile",
+    show_default=True,
+    help="Where to write Dockerfile, model/ and wheels/ (new, empty, or a previous context).",
+)
+@_base_image_option
+@handle_errors
+def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str | None) -> None:
+    """Write a Docker build context: Dockerfile, model/ and wheels/.
+
+    pip downloads every wheel the image needs now, so `docker build` needs no network.
+    """
+    from modelpack.docker import write_context
+
+    context = write_context(
+        model_uri,
+        output_directory,
+        base_image=base_image,
+        output=progress,
+        settings=Settings.from_env(),
+    )
+    click.echo(
+        f"Wrote {context.directory}: Dockerfile, model/, wheels/ ({len(context.wheels)} wheels "
+        f"for Python {context.python_version}, base {context.base_image})"
+    )
+    click.echo(f"Build it with: docker build --tag NAME {context.directory}")
+
+
+@click.command("build-docker")
+@model_uri_option
+@click.option(
+    "-n", "--name", default="modelpack-model", show_default=True, help="Image name and tag."
+)
+@_base_image_option
+@handle_errors
+def build_docker(model_uri: str, name: str, base_image: str | None) -> None:
+    """Build an image that serves the model on port 8080, and report what it holds.
+
+    The image runs `modelpack serve` as a non-root user with MODELPACK_WORKERS (default: the
+    CPU count), MODELPACK_TIMEOUT and MODELPACK_MAX_BODY_BYTES from its environment.
+    """
+    from modelpack.docker import build_docker as build
+
+    report = build(model_uri, name, progress, base_image=base_image, settings=Settings.from_env())
+    click.echo(report.render())
