@@ -17,8 +17,15 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from modelpack.codecs import InputPlan, csv_dtypes, decode_json, decode_value, encode_predictions
-from modelpack.errors import InvalidArgument, MalformedInput, MissingDependency, one_line
+from modelpack.codecs import (
+    InputPlan,
+    csv_separator,
+    decode_json,
+    decode_value,
+    encode_predictions,
+    read_csv_frames,
+)
+from modelpack.errors import InvalidArgument, MalformedInput, MissingDependency
 
 __all__ = ["FORMATS", "Chunk", "Writer", "format_of", "open_writer", "read_chunks"]
 
@@ -81,35 +88,13 @@ def read_chunks(source: IO[bytes], fmt: str, plan: InputPlan, batch_size: int) -
 
 
 def _csv_chunks(source: IO[bytes], plan: InputPlan, batch_size: int) -> Iterator[Chunk]:
-    # Only text-like columns are read as text; numbers are parsed by pandas' C reader and then
-    # cast by the plan, which names the offending row (read_csv's dtype= would not).
-    dtypes = csv_dtypes(plan)
-    text = {k: v for k, v in dtypes.items() if v is object} if isinstance(dtypes, dict) else None
-    try:
-        reader = pd.read_csv(
-            source,
-            sep=_delimiter(source),
-            dtype=text or None,
-            chunksize=batch_size,
-            encoding="utf-8",
-        )
-        first = 0
-        for frame in reader:
-            frame.index = pd.RangeIndex(len(frame))
-            yield Chunk(plan.cast_frame(frame), None, first, frame)
-            first += len(frame)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise MalformedInput(f"the CSV cannot be read: {one_line(exc, None)}") from None
-
-
-def _delimiter(source: IO[bytes]) -> str:
-    """``,`` unless the header row is clearly split by ``;``, a tab or ``|`` (the wine data)."""
+    """The codecs' CSV reader (the server's): same separator rule, casts and messages."""
     peek = getattr(source, "peek", None)
-    head = peek(65536) if peek is not None else b""
-    header = head.split(b"\n", 1)[0]
-    counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] > 0 and counts[","] == 0 else ","
+    sep = csv_separator(peek(65536) if peek is not None else b"")
+    first = 0
+    for as_read, typed in read_csv_frames(source, plan, sep, chunksize=batch_size):
+        yield Chunk(typed, None, first, as_read)
+        first += len(as_read)
 
 
 def _jsonl_chunks(source: IO[bytes], plan: InputPlan, batch_size: int) -> Iterator[Chunk]:

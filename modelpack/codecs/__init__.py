@@ -12,7 +12,7 @@ The server and the batch ``predict`` command share these::
 
 from __future__ import annotations
 
-from modelpack.codecs._csv import csv_dtypes, decode_csv
+from modelpack.codecs._csv import csv_dtypes, csv_separator, decode_csv, read_csv_frames
 from modelpack.codecs._json import ENVELOPES, Decoded, decode_json, decode_value, loads
 from modelpack.codecs._media import MediaType, parse_content_type
 from modelpack.codecs._output import encode_predictions, jsonable
@@ -24,6 +24,7 @@ __all__ = [
     "InputPlan",
     "MediaType",
     "csv_dtypes",
+    "csv_separator",
     "decode_csv",
     "decode_json",
     "decode_value",
@@ -31,4 +32,5 @@ __all__ = [
     "jsonable",
     "loads",
     "parse_content_type",
+    "read_csv_frames",
 ]

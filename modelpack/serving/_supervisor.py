@@ -13,6 +13,7 @@ be replaced (a crash loop) stop the server with an error.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
@@ -61,6 +62,7 @@ class Supervisor:
         if pid == 0:  # the worker
             status = 1
             try:
+                _die_with_parent()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
                 status = self._run_worker()
@@ -110,6 +112,15 @@ class Supervisor:
                 self._early_deaths = 0
             self._spawn()
         return 1 if self._early_deaths >= _CRASH_LOOP else 0
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the supervisor dies, even by SIGKILL (no orphans)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the supervisor's own shutdown still stops its workers
 
 
 def _kill(pid: int, sig: int) -> None:
