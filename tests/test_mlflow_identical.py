@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from serving.conftest import client_for
+from serving.apps import client_for
 
 import modelpack
 from modelpack.batch import predict_file

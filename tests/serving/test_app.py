@@ -29,7 +29,7 @@ from modelpack.signature.schema import (
     Schema,
 )
 
-from .conftest import AppClient, client_for, plain_model
+from .apps import AppClient, client_for, plain_model
 
 JSON = {"Content-Type": "application/json"}
 ROW = [6.2, 0.66, 0.48, 1.2, 0.029, 29, 75, 0.98, 3.33, 0.39, 12.8]

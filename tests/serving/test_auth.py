@@ -18,7 +18,7 @@ from modelpack.pyfunc import PyFuncModel
 from modelpack.serving.auth import OPEN_PATHS, BearerAuth
 from modelpack.settings import Settings
 
-from .conftest import AppClient, client_for
+from .apps import AppClient, client_for
 
 TOKEN = "t0k3n-0f-the-test_server.XYZ~+/="
 ROW = [6.2, 0.66, 0.48, 1.2, 0.029, 29, 75, 0.98, 3.33, 0.39, 12.8]

@@ -17,7 +17,7 @@ from winedata import WINE_COLUMNS
 import modelpack
 from modelpack.codecs import InputPlan
 
-from .conftest import AppClient, client_for, plain_model
+from .apps import AppClient, client_for, plain_model
 
 ROW = [6.2, 0.66, 0.48, 1.2, 0.029, 29, 75, 0.98, 3.33, 0.39, 12.8]
 JSON = {"Content-Type": "application/json"}

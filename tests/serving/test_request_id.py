@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import AppClient, client_for, plain_model
+from .apps import AppClient, client_for, plain_model
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 

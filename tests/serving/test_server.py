@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from servers import free_port
 
 from modelpack.cli import main
-
-from .conftest import free_port
 
 # Seed 000's curl call, verbatim: MLflow 1.x's Content-Type and a bare split body.
 SEED_000_CONTENT_TYPE = "application/json; format=pandas-split"
