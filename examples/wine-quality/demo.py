@@ -87,6 +87,12 @@ def main() -> None:
             f"--data {shlex.quote(BODY)} {url}/invocations\n"
         )
         print(f"It answered: {json.dumps(answer)}")
+        print(
+            "(a bare list: this is seed 000's MLflow 1.x request, format=pandas-split, and MLflow "
+            '1.x answered those without the {"predictions": ...} envelope; with '
+            "Content-Type: application/json and a dataframe_split body the answer is "
+            '{"predictions": [...]}, as MLflow 2 and 3 answer)'
+        )
         if args.check:
             return
         print("Press Ctrl-C to stop the server.", flush=True)

@@ -21,7 +21,7 @@ import modelpack
 from modelpack.docker import BuildContext, build_image
 from modelpack.errors import ImageBuildFailed
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("docker")]
 
 # Seed 000's request, verbatim: an MLflow 1.x client (pandas-split without an envelope), columns
 # in alphabetical order rather than the model's, whole numbers for double columns.
