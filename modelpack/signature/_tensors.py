@@ -72,7 +72,8 @@ def _list_to_tensor(data: list[Any], spec: TensorSpec, name: str) -> np.ndarray:
 
 
 def _frame_to_tensor(df: pd.DataFrame, spec: TensorSpec, name: str) -> np.ndarray:
-    if df.shape[1] == 1 and len(spec.shape) != 2:
+    if df.shape[1] == 1 and (len(spec.shape) != 2 or df.iloc[:, 0].dtype == object):
+        # One column: of scalars (a 1-d tensor) or of arrays (cells stacked), as MLflow reads it.
         column = df.iloc[:, 0]
         if column.dtype == object:
             try:

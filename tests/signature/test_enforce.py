@@ -24,7 +24,6 @@ from modelpack.signature.schema import (
     ParamSpec,
     Property,
     Schema,
-    TensorSpec,
 )
 
 
@@ -240,37 +239,6 @@ def test_array_and_object_cells_are_checked_per_row() -> None:
         "column 'meta': expected object, got dict {'b': 'y'} (row 1); required properties ['a'] "
         "are missing"
     )
-
-
-def test_tensor_dtype_must_match_exactly() -> None:
-    schema = Schema([TensorSpec(np.dtype("float32"), (-1, 4))])
-    with pytest.raises(SignatureMismatch) as info:
-        enforce_input(np.zeros((2, 4)), schema)
-    assert str(info.value) == (
-        "input 'input': expected dtype float32, got float64. "
-        "Tensor inputs are not converted: send the declared dtype."
-    )
-
-
-def test_tensor_shape_names_expected_and_found() -> None:
-    schema = Schema([TensorSpec(np.dtype("float64"), (-1, 4))])
-    with pytest.raises(SignatureMismatch) as info:
-        enforce_input(np.zeros((2, 3)), schema)
-    assert str(info.value) == "input 'input': expected shape (-1, 4), got (2, 3)"
-
-
-def test_frame_into_a_2d_tensor_uses_its_columns() -> None:
-    schema = Schema([TensorSpec(np.dtype("float64"), (-1, 2))])
-    out = enforce_input(pd.DataFrame({"a": [1.0], "b": [2.0]}), schema)
-    assert out.tolist() == [[1.0, 2.0]]
-
-
-def test_named_tensors_need_every_name() -> None:
-    schema = Schema(
-        [TensorSpec(np.dtype("float64"), (-1,), "a"), TensorSpec(np.dtype("float64"), (-1,), "b")]
-    )
-    with pytest.raises(SignatureMismatch, match=r"Model is missing inputs \['b'\]"):
-        enforce_input({"a": np.zeros(2)}, schema)
 
 
 PARAMS = ParamSchema(

@@ -6,11 +6,9 @@ import datetime as dt
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from modelpack.errors import SchemaError
-from modelpack.signature.infer import infer_signature
 from modelpack.signature.schema import (
     Array,
     ColSpec,
@@ -23,70 +21,7 @@ from modelpack.signature.schema import (
     TensorSpec,
 )
 
-
-def _every_dtype_frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "b": [True, False],
-            "i8": np.array([1, 2], dtype="int8"),
-            "i16": np.array([1, 2], dtype="int16"),
-            "i32": np.array([1, 2], dtype="int32"),
-            "i64": [1, 2],
-            "u8": np.array([1, 2], dtype="uint8"),
-            "u16": np.array([1, 2], dtype="uint16"),
-            "u32": np.array([1, 2], dtype="uint32"),
-            "f16": np.array([1, 2], dtype="float16"),
-            "f32": np.array([1, 2], dtype="float32"),
-            "f64": [1.0, None],
-            "s": ["a", "b"],
-            "o": pd.Series(["x", None], dtype=object),
-            "by": [b"a", b"b"],
-            "dt": pd.to_datetime(["2020-01-01", "2021-01-01"]),
-            "lst": [[1, 2], [3]],
-            "dct": [{"a": 1}, {"a": 2, "b": "x"}],
-        }
-    )
-
-
-EXAMPLES = {
-    "frame with every dtype": lambda: (_every_dtype_frame(), None, None),
-    "named series": lambda: (pd.Series([1.5, 2.5], name="x"), None, None),
-    "float ndarray": lambda: (np.zeros((3, 4)), np.zeros(3), None),
-    "int32 3-d ndarray": lambda: (np.zeros((2, 3, 5), dtype=np.int32), None, None),
-    "string ndarray": lambda: (np.array(["a", "bc"]), None, None),
-    "dict of ndarrays": lambda: (
-        {"a": np.zeros((2, 3)), "b": np.ones(2, dtype=np.int64)},
-        None,
-        None,
-    ),
-    "dict of scalars": lambda: ({"a": 1, "b": "x", "c": 2.5}, None, None),
-    "list of strings": lambda: (["test_input"], ["test_output"], None),
-    "list of dicts": lambda: ([{"a": 1, "b": "x"}, {"a": 2}], None, None),
-    "params of every kind": lambda: (
-        pd.DataFrame({"x": [1.0]}),
-        None,
-        {
-            "k": 1,
-            "alpha": 0.5,
-            "name": "n",
-            "flag": True,
-            "when": dt.datetime(2024, 1, 2, 3, 4, 5),
-            "ids": [1, 2, 3],
-            "words": ["a", "b"],
-        },
-    ),
-}
-
-
-@pytest.mark.mlflow
-@pytest.mark.parametrize("case", sorted(EXAMPLES))
-def test_inferred_signature_json_equals_mlflows(case: str) -> None:
-    from mlflow.models import infer_signature as mlflow_infer
-
-    model_input, model_output, params = EXAMPLES[case]()
-    ours = infer_signature(model_input, model_output, params).to_dict()
-    theirs = mlflow_infer(model_input, model_output, params).to_dict()
-    assert ours == theirs
+from .test_infer import EXAMPLES
 
 
 @pytest.mark.mlflow
