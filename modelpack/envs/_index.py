@@ -97,8 +97,11 @@ class IndexConfig:
             cert=values.get("cert") or None,
         )
 
-    def describe(self) -> str:
-        """One line for the build's progress: where packages will come from."""
+    def describe(self, uv_environ: Mapping[str, str] | None = None) -> str:
+        """One line for the build's progress: where packages will come from (``uv_environ``:
+        the environment uv runs with, whose ``UV_*`` index variables win)."""
+        if uv_environ is not None and _uv_own(uv_environ):
+            return "indexes from the UV_* variables"
         if self.no_index:
             indexes = ["no index"]
         else:
@@ -113,7 +116,7 @@ class IndexConfig:
     def uv_args(self, environ: Mapping[str, str]) -> list[str]:
         """uv's options for these settings (none of the index ones when ``UV_*`` ones are set)."""
         args: list[str] = []
-        if not any(environ.get(var) for var in _UV_INDEX_VARS):
+        if not _uv_own(environ):
             if self.index_url:
                 args += ["--index-url", self.index_url]
             for url in self.extra_index_urls:
@@ -138,6 +141,10 @@ class IndexConfig:
         if self.cert and not out.get("SSL_CERT_FILE"):
             out["SSL_CERT_FILE"] = self.cert
         return out
+
+
+def _uv_own(environ: Mapping[str, str]) -> bool:
+    return any(environ.get(var) for var in _UV_INDEX_VARS)
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, str]:

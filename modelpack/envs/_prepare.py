@@ -23,7 +23,7 @@ from modelpack.envs._spec import Builder, BuildJob, EnvSpec, build_environ, torc
 from modelpack.envs._uv import UvBuilder
 from modelpack.envs._virtualenv import VirtualenvBuilder
 from modelpack.errors import InvalidArgument
-from modelpack.format.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE
+from modelpack.format.environment import CONDA_ENV_FILE, PYTHON_ENV_FILE, REQUIREMENTS_FILE
 from modelpack.settings import Settings
 
 __all__ = ["MANAGERS", "Environment", "exec_in", "prepare_env"]
@@ -64,96 +64,137 @@ def prepare_env(
     ``environ`` is the process environment (PATH, ``PIP_*``, ``UV_*``); ``output`` receives
     progress lines.
     """
-    from modelpack.docker.context import image_python_version
     from modelpack.docker.wheels import pack_modelpack
-    from modelpack.format.integrity import verify_package
-    from modelpack.format.mlmodel import Model
 
     started = time.monotonic()
     builder = _builder(manager, environ, settings)  # a missing uv or conda fails first
     package = package if package.is_dir() else package.parent
-    verify_package(package, settings)  # requirements of a tampered package would be installed
-    requirements = _requirements(package)
-    conda = read_conda_yaml(package) if manager == "conda" else None
-    python = (conda_python(conda) if conda else None) or image_python_version(
-        package, Model.load(package)
-    )
-    source = PYTHON_ENV_FILE
-    if python is None:
-        python, source = ".".join(platform.python_version_tuple()[:2]), "this Python"
-        output(f"note: the package does not say its Python version; using {python}")
-    pin, note = torch_pin(requirements)
-    constraints = (*requirements.constraints, *([pin] if pin else []))
+    plan = _plan(package, manager, output)
     cache = EnvCache(settings.cache_root() / "envs")
     with tempfile.TemporaryDirectory(prefix="modelpack-env-") as tmp:
         workdir = Path(tmp)
         wheel = pack_modelpack(workdir)
-        spec = EnvSpec(
-            manager=manager,
-            python=python,
-            requirements=requirements.lines,
-            constraints=constraints,
-            conda=canonical_yaml(conda) if conda is not None else None,
-            modelpack=f"{__version__} sha256:{_digest(wheel)}",
-        )
-        key = spec.key
-        entry = cache.entry(key)
-        found = cache.ready(key)
+        spec = plan.spec(f"{__version__} sha256:{_digest(wheel)}")
+        entry = cache.entry(spec.key)
+
+        def done(directory: Path, built: bool) -> Environment:
+            return Environment(
+                manager, spec.key, entry, directory, built, time.monotonic() - started
+            )
+
+        found = cache.ready(spec.key)
         if found is not None:
-            output(f"reusing {manager} environment {entry} ({_built(cache, key)})")
-            return Environment(manager, key, entry, found, False, time.monotonic() - started)
-        interpreter = builder.interpreter(python, source)
-        waited: list[bool] = []
-
-        def on_wait() -> None:
-            waited.append(True)
-            output(f"waiting for another process that is building {entry}")
-
-        with cache.lock(key, on_wait):
-            found = cache.ready(key)
+            # The package is not verified here: nothing of it is installed, and loading it in
+            # the environment verifies it as loading always does.
+            output(f"reusing {manager} environment {entry} ({_built(cache, spec.key)})")
+            return done(found, False)
+        _verify(package, settings)  # requirements of a tampered package would be installed
+        interpreter = builder.interpreter(spec.python, plan.source)
+        with cache.lock(
+            spec.key, lambda: output(f"waiting for another process that is building {entry}")
+        ):
+            found = cache.ready(spec.key)
             if found is not None:
                 output(f"reusing {manager} environment {entry} (built by another process)")
-                return Environment(manager, key, entry, found, False, time.monotonic() - started)
-            if note:
+                return done(found, False)
+            index = IndexConfig.from_pip(environ)
+            for note in plan.notes:
                 output(f"note: {note}")
-            index = IndexConfig.from_pip(environ) if manager == "uv" else None
             output(
-                f"building {manager} environment {entry} for Python {python} "
-                f"({len(requirements.parsed())} requirements)"
+                f"building {manager} environment {entry} for Python {spec.python} "
+                f"({len(plan.requirements.parsed())} requirements)"
             )
-            if index is not None:
-                output(f"  {index.describe()}")
+            output(f"  {index.describe(environ if manager == 'uv' else None)}")
             job = BuildJob(
                 spec=spec,
                 package=package,
                 interpreter=interpreter,
                 wheel=wheel,
                 requirements_file=_write(workdir / REQUIREMENTS_FILE, spec.requirements),
-                constraints_file=_write(workdir / "constraints.txt", constraints)
-                if constraints
+                constraints_file=_write(workdir / "constraints.txt", spec.constraints)
+                if spec.constraints
                 else None,
-                index=index or IndexConfig(),
+                index=index,
                 environ=build_environ(environ),
                 output=output,
                 workdir=workdir,
             )
-            build_started = time.monotonic()
+            directory = _build(cache, builder, job)
+            output(f"built {manager} environment {entry} in {time.monotonic() - started:.1f} s")
+            return done(directory, True)
 
-            def info() -> dict[str, object]:
-                return {
-                    "manager": manager,
-                    "python": python,
-                    "requirements": list(spec.requirements),
-                    "constraints": list(constraints),
-                    "modelpack": spec.modelpack,
-                    "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "build_seconds": round(time.monotonic() - build_started, 1),
-                }
 
-            directory = cache.build(key, lambda target: builder.build(target, job), info)
-            seconds = time.monotonic() - started
-            output(f"built {manager} environment {entry} in {seconds:.1f} s")
-            return Environment(manager, key, entry, directory, True, seconds)
+@dataclass(frozen=True)
+class _Plan:
+    """What a package asks of its environment, before modelpack's wheel is known."""
+
+    manager: str
+    python: str
+    source: str
+    """Where ``python`` was read (for messages)."""
+    requirements: Requirements
+    constraints: tuple[str, ...]
+    conda: str | None
+    notes: tuple[str, ...]
+
+    def spec(self, modelpack: str) -> EnvSpec:
+        return EnvSpec(
+            manager=self.manager,
+            python=self.python,
+            requirements=self.requirements.lines,
+            constraints=self.constraints,
+            conda=self.conda,
+            modelpack=modelpack,
+        )
+
+
+def _plan(package: Path, manager: str, output: Output) -> _Plan:
+    from modelpack.docker.context import image_python_version
+    from modelpack.format.mlmodel import Model
+
+    requirements = _requirements(package)
+    conda = read_conda_yaml(package) if manager == "conda" else None
+    python = conda_python(conda) if conda else None
+    source = CONDA_ENV_FILE
+    if python is None:
+        python = image_python_version(package, Model.load(package))
+        source = PYTHON_ENV_FILE if (package / PYTHON_ENV_FILE).is_file() else "MLmodel"
+    if python is None:
+        python, source = ".".join(platform.python_version_tuple()[:2]), "this Python"
+        output(f"note: the package does not say its Python version; using {python}")
+    pin, note = torch_pin(requirements)
+    return _Plan(
+        manager=manager,
+        python=python,
+        source=source,
+        requirements=requirements,
+        constraints=(*requirements.constraints, *([pin] if pin else [])),
+        conda=canonical_yaml(conda) if conda is not None else None,
+        notes=(note,) if note else (),
+    )
+
+
+def _build(cache: EnvCache, builder: Builder, job: BuildJob) -> Path:
+    started = time.monotonic()
+
+    def info() -> dict[str, object]:
+        return {
+            "manager": job.spec.manager,
+            "python": job.spec.python,
+            "requirements": list(job.spec.requirements),
+            "constraints": list(job.spec.constraints),
+            "modelpack": job.spec.modelpack,
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "build_seconds": round(time.monotonic() - started, 1),
+        }
+
+    return cache.build(job.spec.key, lambda target: builder.build(target, job), info)
+
+
+def _verify(package: Path, settings: Settings) -> None:
+    from modelpack.format.integrity import verify_package
+
+    verify_package(package, settings)
 
 
 def exec_in(env: Environment, args: Sequence[str]) -> NoReturn:

@@ -18,7 +18,15 @@ from modelpack.envs._requirements import Requirements, installed_version
 __all__ = ["BuildJob", "Builder", "EnvSpec", "build_environ", "torch_pin"]
 
 # Variables that would make an installer or a new interpreter look at another environment.
-_FOREIGN = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "PIP_USER")
+_FOREIGN = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "PIP_USER",
+    "PIP_TARGET",
+    "PIP_PREFIX",
+)
 
 
 @dataclass(frozen=True)
