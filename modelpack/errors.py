@@ -29,6 +29,7 @@ the ``exit_code`` the CLI ends with. User-facing errors also subclass a builtin 
     ├── RequestTimeout (TimeoutError)           DEADLINE_EXCEEDED        504  1
     ├── Overloaded (RuntimeError)               TEMPORARILY_UNAVAILABLE  503  1
     ├── ImageBuildFailed (RuntimeError)         INVALID_STATE            500  1
+    ├── EnvironmentBuildFailed (RuntimeError)   INVALID_STATE            500  1
     ├── InternalError (RuntimeError)            INTERNAL_ERROR           500  1
     └── InvalidOutput (TypeError)               INTERNAL_ERROR           500  1
 
@@ -46,6 +47,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AccessDenied",
     "BadRequest",
+    "EnvironmentBuildFailed",
     "ImageBuildFailed",
     "IntegrityError",
     "InternalError",
@@ -141,7 +143,9 @@ class UnknownFlavor(InvalidModel):
 
 
 class MissingDependency(ModelpackError, ImportError):
-    """A flavor needs a library that is not installed."""
+    """Something is not installed: a library a flavor needs, a distribution the package's
+    requirements name (``--env-manager local``), or what an environment manager needs (uv,
+    conda, the package's Python version)."""
 
     error_code = "INVALID_STATE"
     status_code = 500
@@ -296,6 +300,15 @@ class Overloaded(ModelpackError, RuntimeError):
 class ImageBuildFailed(ModelpackError, RuntimeError):
     """A container image could not be built: docker or its daemon is missing, a requirement has
     no wheel for the image's platform, or ``docker build`` failed."""
+
+    error_code = "INVALID_STATE"
+    status_code = 500
+    exit_code = 1
+
+
+class EnvironmentBuildFailed(ModelpackError, RuntimeError):
+    """An environment for a package could not be built: the resolver found no solution for its
+    requirements, a download failed, or the installer failed."""
 
     error_code = "INVALID_STATE"
     status_code = 500

@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from modelpack.errors import InvalidArgument
@@ -82,7 +83,12 @@ class Settings:
     tracking_token: str | None = dataclasses.field(default=None, repr=False)
     """Bearer token for the tracking server (wins over basic auth); ``MLFLOW_TRACKING_TOKEN``."""
     cache_dir: str | None = None
-    """Where downloaded model packages are kept; None means ``~/.cache/modelpack``."""
+    """Where downloaded model packages (``packages/``) and the environments built for them
+    (``envs/``, ``--env-manager uv|virtualenv|conda``) are kept; None means
+    ``~/.cache/modelpack``."""
+    env_allow_python_download: bool = False
+    """Let uv download the Python version a package asks for when no interpreter of that
+    ``major.minor`` is on this machine (``--env-manager uv``); off: such a package is refused."""
     max_archive_bytes: int = 20 * 1024**3
     """Largest download or unpacked archive accepted for a remote model URI."""
     trusted_keys: tuple[str, ...] = ()
@@ -133,6 +139,12 @@ class Settings:
         if unknown:
             raise InvalidArgument(f"unknown settings: {sorted(unknown)}")
         return cls(**values)
+
+    def cache_root(self) -> Path:
+        """``cache_dir``, or ``~/.cache/modelpack`` when it is None."""
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return Path.home() / ".cache" / "modelpack"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

@@ -58,6 +58,7 @@ PUBLIC = {
     "modelpack.batch": ["predict_file"],
     "modelpack.serving": ["create_app", "serve"],
     "modelpack.docker": ["build_docker", "write_context"],
+    "modelpack.envs": ["MANAGERS", "Environment", "check_local", "exec_in", "prepare_env"],
     "modelpack.errors": ["ModelpackError", "SignatureMismatch", "PickleRefused"],
     "modelpack.settings": ["Settings"],
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from modelpack._version import __version__
+from modelpack.cli._envs import prepare_env
 from modelpack.cli._images import build_docker, generate_dockerfile
 from modelpack.cli._package import info, keygen, sign, verify
 from modelpack.cli._predict import predict
@@ -20,5 +21,16 @@ def main() -> None:
     """Package, inspect, score and serve models in MLflow's MLmodel format."""
 
 
-for _command in (info, serve, predict, generate_dockerfile, build_docker, verify, sign, keygen):
+_COMMANDS = (
+    info,
+    serve,
+    predict,
+    prepare_env,
+    generate_dockerfile,
+    build_docker,
+    verify,
+    sign,
+    keygen,
+)
+for _command in _COMMANDS:
     main.add_command(_command)

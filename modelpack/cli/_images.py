@@ -11,6 +11,7 @@ from modelpack.cli._common import (
     model_uri_option,
     progress,
 )
+from modelpack.envs import MANAGERS
 from modelpack.settings import Settings
 
 __all__ = ["build_docker", "generate_dockerfile"]
@@ -22,6 +23,15 @@ _base_image_option = click.option(
     metavar="IMAGE",
     help="Image to build on (default: python:<the model's major.minor>-slim). It needs "
     "Python of the model's major.minor with its venv module, on glibc Linux.",
+)
+
+_env_manager_option = click.option(
+    "--env-manager",
+    type=click.Choice(MANAGERS),
+    default="local",
+    show_default=True,
+    help="What installs the wheels into the image's venv: uv (its wheel goes into wheels/tools/), "
+    "or pip for local and virtualenv. conda is not available for images.",
 )
 
 
@@ -36,8 +46,11 @@ _base_image_option = click.option(
     help="Where to write Dockerfile, model/ and wheels/ (new, empty, or a previous context).",
 )
 @_base_image_option
+@_env_manager_option
 @handle_errors
-def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str | None) -> None:
+def generate_dockerfile(
+    model_uri: str, output_directory: Path, base_image: str | None, env_manager: str
+) -> None:
     """Write a Docker build context: Dockerfile, model/ and wheels/.
 
     pip downloads every wheel the image needs now, so `docker build` needs no network.
@@ -50,10 +63,12 @@ def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str 
         base_image=base_image,
         output=progress,
         settings=Settings.from_env(),
+        env_manager=env_manager,
     )
     click.echo(
         f"Wrote {context.directory}: Dockerfile, model/, wheels/ ({len(context.wheels)} wheels "
-        f"for Python {context.python_version}, base {context.base_image})"
+        f"for Python {context.python_version}, base {context.base_image}, installed by "
+        f"{context.installer})"
     )
     click.echo(f"Build it with: docker build --tag NAME {context.directory}")
 
@@ -64,8 +79,9 @@ def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str 
     "-n", "--name", default="modelpack-model", show_default=True, help="Image name and tag."
 )
 @_base_image_option
+@_env_manager_option
 @handle_errors
-def build_docker(model_uri: str, name: str, base_image: str | None) -> None:
+def build_docker(model_uri: str, name: str, base_image: str | None, env_manager: str) -> None:
     """Build an image that serves the model on port 8080, and report what it holds.
 
     The image runs `modelpack serve` as a non-root user with MODELPACK_WORKERS (default: the
@@ -73,5 +89,12 @@ def build_docker(model_uri: str, name: str, base_image: str | None) -> None:
     """
     from modelpack.docker import build_docker as build
 
-    report = build(model_uri, name, progress, base_image=base_image, settings=Settings.from_env())
+    report = build(
+        model_uri,
+        name,
+        progress,
+        base_image=base_image,
+        settings=Settings.from_env(),
+        env_manager=env_manager,
+    )
     click.echo(report.render())

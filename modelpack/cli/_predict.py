@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from modelpack.cli._common import (
+    enter_environment,
     env_manager_option,
     handle_errors,
-    local_only,
     model_uri_option,
+    quiet_option,
 )
 from modelpack.settings import Settings
 
@@ -53,10 +54,12 @@ __all__ = ["predict"]
     help="Rows read, scored and written at a time (CSV, JSON Lines, Parquet), rounded up to a "
     "multiple of 64 so that chunking never changes the last bit of an answer.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @env_manager_option
 @handle_errors
+@click.pass_context
 def predict(
+    ctx: click.Context,
     model_uri: str,
     input_path: str,
     output_path: str,
@@ -69,14 +72,15 @@ def predict(
     """Score a file with a model and write the predictions.
 
     CSV, JSON Lines and Parquet are streamed in chunks; the output appears only when the whole
-    input was scored (written to a temporary file, then renamed).
+    input was scored (written to a temporary file, then renamed). With --env-manager uv,
+    virtualenv or conda it runs in an environment built from the package's requirements.
     """
     from modelpack.batch import predict_file
     from modelpack.pyfunc import load_model
 
-    local_only(env_manager)
     settings = Settings.from_env()
-    model = load_model(model_uri, settings=settings)
+    package = enter_environment(ctx, env_manager, model_uri, settings, quiet)
+    model = load_model(package, settings=settings)
     predict_file(
         model,
         input_path,

@@ -8,10 +8,11 @@ from typing import Any
 import click
 
 from modelpack.cli._common import (
+    enter_environment,
     env_manager_option,
     handle_errors,
-    local_only,
     model_uri_option,
+    quiet_option,
 )
 from modelpack.settings import Settings
 
@@ -62,8 +63,11 @@ __all__ = ["serve"]
     default=None,
     help="How long an idle model waits for more requests to merge (default 0: never).",
 )
+@quiet_option
 @handle_errors
+@click.pass_context
 def serve(
+    ctx: click.Context,
     model_uri: str,
     host: str | None,
     port: int | None,
@@ -76,16 +80,20 @@ def serve(
     batching: bool | None,
     batch_max_rows: int | None,
     batch_wait_ms: float | None,
+    quiet: bool,
 ) -> None:
     """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
 
     Every option also reads MODELPACK_<NAME> (MODELPACK_PORT, ...); options win.
     MODELPACK_AUTH_TOKEN (or --auth-token-file) makes every route but the health probes and
     /metrics require 'Authorization: Bearer <token>'.
+
+    With --env-manager uv, virtualenv or conda the server runs in an environment built from
+    the package's requirements (built once, then reused from MODELPACK_CACHE_DIR/envs).
     """
+    from modelpack.serving.server import check
     from modelpack.serving.server import serve as run_server
 
-    local_only(env_manager)
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
     overrides.update(
         timeout=timeout,
@@ -98,7 +106,9 @@ def serve(
         overrides["auth_token"] = _read_token(auth_token_file)
     if debug:
         overrides.update(debug=True, log_level="debug")
-    run_server(model_uri, Settings.from_env(**overrides))
+    settings = Settings.from_env(**overrides)
+    check(settings)  # before an environment is built, not after
+    run_server(enter_environment(ctx, env_manager, model_uri, settings, quiet), settings)
 
 
 def _read_token(path: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelpack.docker._process import Output, stream
-from modelpack.docker.context import PORT, BuildContext, write_context
+from modelpack.docker.context import PORT, BuildContext, installer_for, write_context
 from modelpack.errors import ImageBuildFailed
 from modelpack.settings import Settings
 
@@ -126,12 +126,20 @@ def build_docker(
     *,
     base_image: str | None = None,
     settings: Settings | None = None,
+    env_manager: str = "local",
 ) -> BuildReport:
-    """Write the context for ``model_uri`` in a temporary directory and build ``image`` from it."""
+    """Write the context for ``model_uri`` in a temporary directory and build ``image`` from it
+    (``env_manager``: see ``write_context``)."""
+    installer_for(env_manager)  # an unusable manager fails before docker is looked for
     docker = find_docker()  # before minutes of downloads, not after
     with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as tmp:
         context = write_context(
-            model_uri, Path(tmp), base_image=base_image, output=output, settings=settings
+            model_uri,
+            Path(tmp),
+            base_image=base_image,
+            output=output,
+            settings=settings,
+            env_manager=env_manager,
         )
         return build_image(context, image, output, docker)
 

@@ -21,7 +21,15 @@ from pathlib import Path
 from modelpack.docker._process import Output, stream
 from modelpack.errors import ImageBuildFailed
 
-__all__ = ["GLIBC", "Wheel", "build_wheelhouse", "list_wheels", "pack_modelpack", "platform_tags"]
+__all__ = [
+    "GLIBC",
+    "Wheel",
+    "build_wheelhouse",
+    "download_uv",
+    "list_wheels",
+    "pack_modelpack",
+    "platform_tags",
+]
 
 GLIBC = (2, 36)
 """glibc of Debian bookworm, the oldest Debian that ``python:3.X-slim`` images are built on."""
@@ -128,6 +136,27 @@ def build_wheelhouse(
         wanted += ["-r", str(requirements)]
     else:
         output(f"note: {package} has no requirements.txt; the image gets modelpack's own only")
+    _download(dest, python_version, output, machine, wanted)
+    return list_wheels(dest)
+
+
+def download_uv(
+    dest: Path, python_version: str, output: Output, machine: str | None = None
+) -> Wheel:
+    """Put the wheel of uv (the installer of ``--env-manager uv`` images) into ``dest``: the
+    version of the uv distribution installed here when there is one, else the newest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        wanted = f"uv=={md.version('uv')}"
+    except md.PackageNotFoundError:
+        wanted = "uv"
+    _download(dest, python_version, output, machine, [wanted, "--no-deps"])
+    return list_wheels(dest)[0]
+
+
+def _download(
+    dest: Path, python_version: str, output: Output, machine: str | None, wanted: list[str]
+) -> None:
     abi = "cp" + python_version.replace(".", "")
     command = [sys.executable, "-m", "pip", "download", "--dest", str(dest)]
     command += ["--only-binary=:all:", "--implementation", "cp", "--abi", abi]
@@ -142,7 +171,6 @@ def build_wheelhouse(
             f"pip could not download wheels for CPython {python_version} on "
             f"{platform_tags(machine)[0]}: {reason}"
         )
-    return list_wheels(dest)
 
 
 def list_wheels(directory: Path) -> list[Wheel]:

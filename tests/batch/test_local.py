@@ -160,7 +160,6 @@ def test_cli_in_a_subprocess_with_csv_content_type(
             ["-i", "-", "-t", "xml"],
             "Error: format must be one of csv, json, jsonl, parquet; got 'xml'",
         ),
-        (["-i", "-", "--env-manager", "conda"], "Error: --env-manager conda is not supported yet"),
     ],
 )
 def test_cli_errors_are_one_line(sklearn_package: Path, args: list[str], message: str) -> None:

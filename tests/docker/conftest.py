@@ -55,23 +55,23 @@ def dockerd() -> Iterator[PrivateDockerd]:
         stop(daemon)
 
 
-@pytest.fixture(scope="session", params=["wine", "xgboost"])
+@pytest.fixture(scope="session", params=["wine", "xgboost", "wine-uv"])
 def image(
     request: pytest.FixtureRequest,
     dockerd: PrivateDockerd,
     sklearn_package: Path,
 ) -> Image:
-    """An image built by the real ``modelpack build-docker`` (one per package, per session)."""
-    if request.param == "wine":
+    """An image built by the real ``modelpack build-docker`` (one per package, per session;
+    ``wine-uv``: the wine package installed by uv, ``--env-manager uv``)."""
+    if request.param.startswith("wine"):
         package, flavor = sklearn_package, "sklearn"
     else:
         package, flavor = request.getfixturevalue("xgboost_package"), "xgboost"
     name = f"modelpack-test/{request.param}"
-    result = CliRunner().invoke(
-        main,
-        ["build-docker", "-m", str(package), "-n", name],
-        env={"DOCKER_HOST": dockerd.host},
-    )
+    args = ["build-docker", "-m", str(package), "-n", name]
+    if request.param.endswith("-uv"):
+        args += ["--env-manager", "uv"]
+    result = CliRunner().invoke(main, args, env={"DOCKER_HOST": dockerd.host})
     assert result.exit_code == 0, result.output
     return Image(name, package, flavor, result.stdout)
 

@@ -24,6 +24,7 @@ from modelpack.docker.context import (
     default_base_image,
     entrypoint_script,
     image_python_version,
+    installer_for,
     render_dockerfile,
 )
 from modelpack.docker.wheels import list_wheels
@@ -33,17 +34,49 @@ GOLDEN = Path(__file__).parent / "golden"
 CUSTOM_BASE = "registry.example.com/ml/python:3.11-slim"
 
 
-def test_dockerfile_matches_the_golden_file() -> None:
-    labels = {
-        "io.modelpack.flavor": "sklearn",
-        "io.modelpack.model-uuid": "0123456789abcdef0123456789abcdef",
-        "io.modelpack.python": "3.11",
-        "io.modelpack.version": "0.1.0",
-    }
+CONDA = ("--env-manager", "conda")
+UV = ("--env-manager", "uv")
+GOLDEN_LABELS = {
+    "io.modelpack.flavor": "sklearn",
+    "io.modelpack.model-uuid": "0123456789abcdef0123456789abcdef",
+    "io.modelpack.python": "3.11",
+    "io.modelpack.version": "0.1.0",
+}
 
-    rendered = render_dockerfile("python:3.11-slim", labels)
+
+def test_dockerfile_matches_the_golden_file() -> None:
+    rendered = render_dockerfile("python:3.11-slim", GOLDEN_LABELS)
 
     assert rendered == (GOLDEN / "sklearn-python-3.11-slim.Dockerfile").read_text()
+
+
+def test_dockerfile_installed_by_uv_matches_its_golden_file() -> None:
+    rendered = render_dockerfile("python:3.11-slim", GOLDEN_LABELS, installer="uv")
+
+    assert rendered == (GOLDEN / "sklearn-python-3.11-slim-uv.Dockerfile").read_text()
+
+
+@pytest.mark.parametrize(
+    ("manager", "installer"), [("local", "pip"), ("virtualenv", "pip"), ("uv", "uv")]
+)
+def test_the_env_manager_decides_what_installs_the_image(manager: str, installer: str) -> None:
+    assert installer_for(manager) == installer
+
+
+def test_generate_dockerfile_with_conda_is_refused_in_one_line(
+    tmp_path: Path, sklearn_package: Path
+) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["generate-dockerfile", "-m", str(sklearn_package), "-d", str(tmp_path / "ctx"), *CONDA],
+    )
+
+    assert (result.exit_code, result.output) == (
+        2,
+        "Error: --env-manager conda is not available for images: they install wheels from "
+        "wheels/ into a venv, without conda; use --env-manager uv or virtualenv\n",
+    )
+    assert not (tmp_path / "ctx").exists()
 
 
 def test_custom_base_image_is_used_by_both_stages() -> None:
@@ -273,3 +306,25 @@ def test_generate_dockerfile_refuses_a_package_that_does_not_match_its_manifest(
         f"requirements.txt; modelpack verify -m {package} lists every difference\n",
     )
     assert not (tmp_path / "ctx").exists()
+
+
+def test_generate_dockerfile_with_uv_puts_uvs_wheel_beside_the_others(
+    tmp_path: Path, sklearn_package: Path
+) -> None:
+    out = tmp_path / "ctx"
+    result = CliRunner().invoke(
+        main,
+        ["generate-dockerfile", "-m", str(sklearn_package), "-d", str(out), *UV],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "installed by uv" in result.stdout
+    assert [wheel.name for wheel in list_wheels(out / "wheels" / "tools")] == ["uv"]
+    assert "uv" not in {wheel.name for wheel in list_wheels(out / "wheels")}
+    assert (out / "Dockerfile").read_text().splitlines()[5:8] == [
+        "RUN python -m venv /tmp/uv && /tmp/uv/bin/python -m pip install --no-index "
+        "--find-links /tmp/wheels/tools uv",
+        'RUN /tmp/uv/bin/uv venv --python "$(command -v python)" /opt/modelpack',
+        "RUN /tmp/uv/bin/uv pip install --python /opt/modelpack/bin/python --no-index "
+        "--find-links /tmp/wheels /tmp/wheels/*.whl",
+    ]

@@ -93,13 +93,10 @@ def _read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def test_unsupported_env_manager() -> None:
-    result = CliRunner().invoke(main, ["serve", "-m", ".", "--env-manager", "conda"])
+def test_unknown_env_manager() -> None:
+    result = CliRunner().invoke(main, ["serve", "-m", ".", "--env-manager", "abc"])
     assert result.exit_code == 2
-    assert result.output == (
-        "Error: --env-manager conda is not supported yet; install the model's requirements in "
-        "this environment and use --env-manager local\n"
-    )
+    assert "Invalid value for '--env-manager': 'abc' is not one of 'local', 'uv', " in result.output
 
 
 def test_zero_workers(sklearn_package: Path) -> None:
