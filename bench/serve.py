@@ -1,7 +1,7 @@
 """Serving: `modelpack serve` against `mlflow models serve` and Seldon MLServer, same packages.
 
-    python bench/serve.py                  # the default run, ~12-15 minutes on 2 shared cores
-    python bench/serve.py --quick          # smoke run, ~4 minutes
+    python bench/serve.py                  # the default run, ~13-15 minutes on 2 shared cores
+    python bench/serve.py --quick          # smoke run, ~3-4 minutes
     python bench/serve.py --long           # every payload at 1, 8 and 64 connections, 10 s each
     python bench/serve.py --workers-memory # only the -w 1 / -w 4 memory comparison
     python bench/serve.py --models probe,elasticnet --peers mlflow --duration 5
@@ -25,6 +25,11 @@ bodies (`/v2/models/NAME/infer`, JSON tensors and the binary extension). For eac
 req/s, p50 and p99, server CPU per request (every process of the server, from /proc) and failed
 requests; per server, the cold start (spawn to the first 200 on /ping, or on MLServer's model
 ready route), and RSS and PSS after the load (summed over the server's processes).
+
+Before and after: modelpack's code at `--baseline` (a git ref, default the commit whose figures
+bench/RESULTS.md recorded before the engine; `git archive` into the scratch folder) runs next to
+today's on the same packages, split bodies at 1 and 64 connections, so that a regression shows
+within one run rather than against figures taken under another load.
 
 Overload: modelpack again with a realistic `-t` (`--overload-timeout`, 2 s), under open-loop load
 (bench/loadgen.py) at 4x its measured 64-connection capacity: the accepted requests' p99, the
@@ -77,6 +82,9 @@ FLAVOR_LIBS = {
     "torch": [("torch", "torch")],
 }
 
+# The commit bench/RESULTS.md's serving figures were measured at (before the engine): run beside
+# today's code so that "no more than 5% below today's figures" is measured in one run.
+BASELINE_REF = "49f8aca"
 # 1-connection dataframe_split figures before the engine (bench/RESULTS.md, 2026-11-23: the
 # re-run for probe and elasticnet, the first run for the others): modelpack and MLflow req/s.
 BASELINE_1CONN = {
@@ -461,12 +469,38 @@ def base_env() -> dict[str, str]:
 
 
 def start_local(
-    kind: str, package: Path, workers: int, log: Path, extra: list[str] | None = None
+    kind: str,
+    package: Path,
+    workers: int,
+    log: Path,
+    extra: list[str] | None = None,
+    source: Path | None = None,
 ) -> Server:
+    """modelpack or MLflow on ``package``; ``source``: run modelpack's code from there instead."""
     port = _free_port()
-    command = server_command(kind, package, port, workers, extra)
+    command = server_command("modelpack" if source else kind, package, port, workers, extra)
+    env = base_env()
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     url = f"http://127.0.0.1:{port}"
-    return start(kind, command, url, "/ping", log, base_env(), package.name)
+    return start(kind, command, url, "/ping", log, env, package.name)
+
+
+def baseline_source(ref: str, work: Path) -> Path | None:
+    """modelpack's code at git ``ref`` (``git archive``), or None when it cannot be had."""
+    target = work / f"baseline-{ref}"
+    target.mkdir(parents=True)
+    top = subprocess.run(
+        ["git", "-C", str(BENCH), "rev-parse", "--show-toplevel"], capture_output=True, text=True
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", top or str(BENCH), "archive", ref, "modelpack"], capture_output=True
+    )
+    if archive.returncode != 0:
+        print(f"no baseline: git archive {ref}: {archive.stderr.decode().strip()}", flush=True)
+        return None
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
 
 
 def start_mlserver(
@@ -493,10 +527,8 @@ def start_mlserver(
     (repo / "settings.json").write_text(json.dumps(settings))
     (repo / name / "model-settings.json").write_text(json.dumps(model_settings))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELPACK_", "VIRTUAL_ENV"))}
-    # python_model packages saved by modelpack name modelpack's loader: MLflow needs it importable.
-    import modelpack
-
-    env["PYTHONPATH"] = str(Path(modelpack.__file__).resolve().parent.parent)
+    # python_model packages saved by modelpack name modelpack's loader: this checkout's code.
+    env["PYTHONPATH"] = str(_source_root())
     env["PYTHONUNBUFFERED"] = "1"
     url = f"http://127.0.0.1:{port}"
     command = [str(mlserver), "start", str(repo)]
@@ -521,7 +553,38 @@ def mlserver_venv(path: Path, models: list[str]) -> Path:
         specs = [f"{wanted[m]}=={_version(wanted[m])}" for m in missing]
         print(f"adding {', '.join(specs)} to {path} ...", flush=True)
         _pip(python, specs)
+    if "probe" in models and not _has_modelpack(python):
+        # The probe is a python_model package: MLflow loads it through modelpack's loader, which
+        # finds its flavors by entry point, so modelpack must be installed there, not only on
+        # PYTHONPATH (the server still runs this checkout's code, first on its PYTHONPATH).
+        _install_modelpack(python)
     return path / "bin" / "mlserver"
+
+
+def _source_root() -> Path:
+    import modelpack
+
+    return Path(modelpack.__file__).resolve().parent.parent
+
+
+def _has_modelpack(python: Path) -> bool:
+    probe = "import importlib.metadata as m; print(len(m.entry_points(group='modelpack.flavors')))"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, env=env)
+    return out.returncode == 0 and out.stdout.strip() not in ("", "0")
+
+
+def _install_modelpack(python: Path) -> None:
+    """pip install --no-deps a copy of this checkout (a build in place would litter it)."""
+    root = _source_root()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "modelpack-src"
+        shutil.copytree(root / "modelpack", copy / "modelpack")
+        for name in ("pyproject.toml", "README.md"):
+            if (root / name).exists():
+                shutil.copy(root / name, copy / name)
+        print(f"installing modelpack (no dependencies) into {python.parent.parent} ...", flush=True)
+        _pip(python, ["--no-deps", str(copy)])
 
 
 def _version(distribution: str) -> str:
@@ -570,10 +633,17 @@ def check(server: Server, payload: Payload) -> tuple[str | None, Any]:
                 return None, None
             return None, orjson.loads(body)
     except urllib.error.HTTPError as exc:
-        text = exc.read()[:160].decode(errors="replace").replace("\n", " ")
-        return f"HTTP {exc.code}: {text}", None
+        return f"HTTP {exc.code}: {_summary(exc.read())}", None
     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         return f"no answer: {exc}", None
+
+
+def _summary(body: bytes) -> str:
+    """An error body in one short line: a traceback's last line, else its start."""
+    text = body.decode(errors="replace").strip()
+    if "Traceback" in text:
+        text = text.splitlines()[-1]
+    return " ".join(text.split())[:160]
 
 
 def wrk(server: Server, payload: Payload, connections: int, seconds: float) -> Result:
@@ -680,10 +750,13 @@ def run_model(
         print(f"  {kind:9s} starting ...", end="", flush=True)
         before = loadavg()
         try:
+            log = work / f"{model}-{kind}.log"
             if kind == "mlserver":
                 server = start_mlserver(args.mlserver, package, args.workers, args.batch, work)
+            elif kind == "baseline":
+                server = start_local(kind, package, args.workers, log, source=args.baseline_src)
             else:
-                server = start_local(kind, package, args.workers, work / f"{model}-{kind}.log")
+                server = start_local(kind, package, args.workers, log)
         except ServerFailed as exc:
             state.failed = str(exc)
             print(f" FAILED: {exc}", flush=True)
@@ -691,16 +764,24 @@ def run_model(
         state.cold_start = server.cold_start
         print(f" up in {server.cold_start:.1f} s (load average {before:.2f})", flush=True)
         try:
-            for name in dict.fromkeys(p for p, _ in todo):
+            runs = todo if kind != "baseline" else [("split", 1), ("split", 64)]
+            missing: dict[str, str] = {}  # route -> its 404: the route's other bodies get it too
+            for name in dict.fromkeys(p for p, _ in runs):
+                route = payloads[name].route
+                if route in missing:
+                    state.refused[name] = missing[route]
+                    continue
                 problem, answer = check(server, payloads[name])
-                if problem is not None:
-                    state.refused[name] = problem
-                else:
+                if problem is None:
                     state.answers[name] = answer
+                    continue
+                state.refused[name] = problem
+                if problem.startswith("HTTP 404"):
+                    missing[route] = problem
             warm = next((p for p in ("split", "v2") if p not in state.refused), None)
             if warm is not None:
                 wrk(server, payloads[warm], 1, 1)  # warm-up: imports, caches, first-call paths
-            for name, connections in todo:
+            for name, connections in runs:
                 if name in state.refused:
                     continue
                 duration = args.duration if payloads[name].rows == 1 else args.duration * 1.5
@@ -893,8 +974,11 @@ def report(
                 f"  {kind:9s} cold start {_num(state.cold_start, 2)} s, after load RSS "
                 f"{_num(state.rss, 0)} MiB, PSS {_num(state.pss, 0)} MiB"
             )
+            by_problem: dict[str, list[str]] = {}
             for name, problem in state.refused.items():
-                print(f"  {kind:9s} refused {name}: {problem}")
+                by_problem.setdefault(problem, []).append(name)
+            for problem, names in by_problem.items():
+                print(f"  {kind:9s} refused {', '.join(names)}: {problem}")
         agree = _disagreements(run, kinds)
         print(f"  answers to the 1-row split body: {agree or 'all servers agree'}")
 
@@ -955,27 +1039,30 @@ def targets(
         )
 
     print(
-        "\n1 connection, 1-row dataframe_split: now against before the engine "
-        "(bench/RESULTS.md 2026-11-23; absolute figures across runs move with the machine's load, "
-        "so the ÷MLflow columns are the fairer comparison)"
+        "\n1 connection, 1-row dataframe_split, against modelpack before the engine: in this run "
+        f"(modelpack at {args.baseline}, run next to today's), and as recorded in "
+        "bench/RESULTS.md on 2026-11-23 (absolute figures across runs move with the load; "
+        "÷MLflow in each run is the fairer comparison)"
     )
-    print(f"{'model':13s} | {'req/s now':>9s} {'before':>8s} {'now/before':>10s} | "
-          f"{'÷mf now':>8s} {'÷mf before':>10s} | {'≥ -5%':>6s}")  # fmt: skip
+    print(f"{'model':13s} | {'req/s now':>9s} {'at ' + str(args.baseline)[:7]:>10s} {'÷':>6s} "
+          f"{'≥0.95':>6s} | {'c64 now':>8s} {'at ref':>8s} {'÷':>6s} | {'÷mf now':>8s} "
+          f"{'÷mf 11-23':>9s} {'req/s 11-23':>11s}")  # fmt: skip
     for model, run in runs.items():
-        mp = run.results.get(("split", 1, "modelpack"))
+        now, ref = (
+            run.results.get(("split", 1, "modelpack")),
+            run.results.get(("split", 1, "baseline")),
+        )
+        now64 = run.results.get(("split", 64, "modelpack"))
+        ref64 = run.results.get(("split", 64, "baseline"))
         mf = run.results.get(("split", 1, "mlflow"))
         before_mp, before_mf = BASELINE_1CONN.get(model, (None, None))
-        now = mp.requests_per_s if mp else None
-        ratio_now = now / mf.requests_per_s if now and mf else None
-        ratio_before = before_mp / before_mf if before_mp and before_mf else None
-        ok = None
-        if ratio_now is not None and ratio_before is not None:
-            ok = ratio_now >= 0.95 * ratio_before
-        elif now is not None and before_mp is not None:
-            ok = now >= 0.95 * before_mp
+        ok = None if now is None or ref is None else now.requests_per_s >= 0.95 * ref.requests_per_s
         print(
-            f"{model:13s} | {_num(now):>9s} {_num(before_mp):>8s} {_ratio(now, before_mp, 2):>10s}"
-            f" | {_num(ratio_now):>7s}x {_num(ratio_before):>9s}x | {_verdict(ok):>6s}"
+            f"{model:13s} | {_num(_rps(now)):>9s} {_num(_rps(ref)):>10s} "
+            f"{_ratio(_rps(now), _rps(ref), 2):>6s} {_verdict(ok):>6s} | "
+            f"{_num(_rps(now64)):>8s} {_num(_rps(ref64)):>8s} "
+            f"{_ratio(_rps(now64), _rps(ref64), 2):>6s} | {_ratio(_rps(now), _rps(mf)):>8s} "
+            f"{_ratio(before_mp, before_mf):>9s} {_num(before_mp):>11s}"
         )
 
     if any(run.overload for run in runs.values()):
@@ -1111,6 +1198,11 @@ def main() -> None:
         help="MLServer's venv, made on first use (env: MODELPACK_BENCH_MLSERVER_VENV)",
     )
     parser.add_argument(
+        "--baseline",
+        default=BASELINE_REF,
+        help="git ref of modelpack to run beside today's (split, 1 and 64 connections); 'none'",
+    )
+    parser.add_argument(
         "--mlserver-batch",
         default="64,0.005",
         help="MLServer's max_batch_size,max_batch_time (seconds); 0,0 turns its batching off",
@@ -1146,10 +1238,15 @@ def main() -> None:
         if not args.workers_memory:
             if "mlserver" in kinds:
                 args.mlserver = mlserver_venv(args.mlserver_venv, names)
+            args.baseline_src = None
+            if args.baseline != "none":
+                args.baseline_src = baseline_source(args.baseline, work)
             print(f"saving {len(names)} packages in {work} ...", flush=True)
             packages = make_packages(work / "packages", names)
             for i, model in enumerate(names):
                 order = kinds[i % len(kinds) :] + kinds[: i % len(kinds)]
+                if args.baseline_src is not None:  # next to today's modelpack, under like load
+                    order.insert(order.index("modelpack") + 1, "baseline")
                 print(f"{model}:", flush=True)
                 payloads = make_payloads(work / "payloads" / model, tensor=model == "torch")
                 all_payloads[model] = payloads
