@@ -173,13 +173,14 @@ class Engine:
         data: Any,
         params: Mapping[str, Any],
         deadline: float,
-        gone: Awaitable[Any] | None = None,
+        gone: Callable[[], Awaitable[Any]] | None = None,
     ) -> Any:
         """The model's answer for checked ``data``, awaited on the running event loop.
 
         Raises ``Overloaded`` (503) when the queue is full, ``RequestTimeout`` (504) when
-        ``deadline`` (``time.monotonic()``) passes first, ``ClientGone`` when ``gone`` (an
-        awaitable that finishes when the client disconnects) finishes first, or the
+        ``deadline`` (``time.monotonic()``) passes first, ``ClientGone`` when ``gone()`` (an
+        awaitable that finishes when the client disconnects; made only once the request is
+        admitted) finishes first, or the
         prediction's own error. A request that is dropped this way is never predicted if it has
         not started.
         """
@@ -194,7 +195,7 @@ class Engine:
 
         job = self._admit(data, params, deadline, deliver)
         timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire, job, future)
-        watcher = None if gone is None else asyncio.ensure_future(gone)
+        watcher = None if gone is None else asyncio.ensure_future(gone())
         if watcher is not None:
             watcher.add_done_callback(lambda _: self._leave(job, future))
         try:

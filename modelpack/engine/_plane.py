@@ -8,7 +8,9 @@ answer. The ``predict`` command uses ``prepare``, ``predict`` and ``encode`` wit
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from modelpack.codecs import (
@@ -21,7 +23,7 @@ from modelpack.codecs import (
     encode_predictions,
 )
 from modelpack.engine._engine import Engine
-from modelpack.errors import ModelpackError, internal_error
+from modelpack.errors import ModelpackError, Overloaded, internal_error
 from modelpack.settings import Settings
 
 __all__ = ["DataPlane", "Prepared"]
@@ -43,6 +45,9 @@ class DataPlane:
 
     def __init__(self, model: Any, settings: Settings) -> None:
         self.model = model
+        self._limit = settings.max_queue + 1  # waiting, and the one being predicted
+        self._inflight = 0
+        self._count_lock = threading.Lock()
         self.plan = InputPlan.for_model(model)
         self._csv_dtypes = csv_dtypes(self.plan)  # worked out once, not per request
         self._json_style = settings.json_style
@@ -55,6 +60,34 @@ class DataPlane:
             batch_wait_ms=settings.batch_wait_ms,
             timeout=settings.timeout,
         )
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Count a request from its arrival to its answer; refuse it at once (503) when
+        ``max_queue`` + 1 are already in this worker.
+
+        Every protocol enters here before it reads a body: under overload, a refusal costs the
+        event loop almost nothing, so the requests it took keep their deadlines instead of all
+        waiting behind a backlog the queue never saw.
+        """
+        with self._count_lock:
+            if self._inflight >= self._limit:
+                raise Overloaded(
+                    f"the model is busy: {self._inflight} requests are already in this worker "
+                    "(--max-queue); retry after 1 s",
+                    retry_after=1,
+                )
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._inflight -= 1
+
+    @property
+    def inflight(self) -> int:
+        """Requests between their arrival and their answer in this worker."""
+        return self._inflight
 
     def decode(self, media: MediaType, body: bytes) -> Decoded:
         """A body of MLflow's ``/invocations`` forms as model input (JSON or CSV)."""
@@ -80,7 +113,10 @@ class DataPlane:
         return Prepared(checked, checked_params, bare)
 
     async def submit(
-        self, prepared: Prepared, deadline: float, gone: Awaitable[Any] | None = None
+        self,
+        prepared: Prepared,
+        deadline: float,
+        gone: Callable[[], Awaitable[Any]] | None = None,
     ) -> Any:
         """The model's answer through the engine (see ``Engine.submit``)."""
         return await self.engine.submit(prepared.data, prepared.params, deadline, gone)

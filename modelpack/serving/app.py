@@ -11,6 +11,7 @@ auth (``auth``).
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from typing import Any
 
@@ -84,9 +85,12 @@ def _error_response(exc: ModelpackError, debug: bool) -> Response:
         body["request_id"] = current_request_id()
     if isinstance(exc, Overloaded):
         headers = {"Retry-After": str(exc.retry_after)}
-    if exc.status_code < 500 or isinstance(exc, Overloaded):
-        # Once, without a traceback: a client must not be able to fill the log with tracebacks,
-        # and a full queue is the load's doing, not a bug.
+    if isinstance(exc, Overloaded):
+        _overload_log.refused(
+            exc.message
+        )  # the load's doing, not a bug: summed up, not per request
+    elif exc.status_code < 500:
+        # Once, without a traceback: a client must not be able to fill the log with tracebacks.
         _log_refusal(exc.status_code, exc.error_code, exc.message)
     else:
         line = (
@@ -105,6 +109,29 @@ def _error_response(exc: ModelpackError, debug: bool) -> Response:
     return Response(
         orjson.dumps(body), status_code=exc.status_code, headers=headers, media_type=_JSON
     )
+
+
+class _OverloadLog:
+    """Under overload every refusal is one more request: the log says how many, every 10 s."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self._every = every
+        self._since = 0.0
+        self._count = 0
+
+    def refused(self, message: str) -> None:
+        now = time.monotonic()
+        self._count += 1
+        if now - self._since >= self._every:
+            _log.warning(
+                "503 TEMPORARILY_UNAVAILABLE: %d request(s) refused since the last report: %s",
+                self._count,
+                message,
+            )
+            self._since, self._count = now, 0
+
+
+_overload_log = _OverloadLog()
 
 
 def _log_refusal(status: int, error_code: str, message: str) -> None:

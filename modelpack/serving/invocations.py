@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -87,6 +88,10 @@ class Invocations:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         deadline = time.monotonic() + self._timeout
+        with self._plane.admitted():  # 503 at once when the worker is full, before any work
+            await self._serve(scope, receive, send, deadline)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, deadline: float) -> None:
         media = media_of(scope)
         if declared_too_large(scope, self._limit):
             raise too_large(self._limit)
@@ -116,7 +121,7 @@ class Invocations:
     ) -> bytes | None:
         # Watching for a disconnect costs a task; only worth it when the request has to wait.
         waits = self._engine.busy or self._engine.depth > 0
-        gone = until_disconnect(receive) if waits else None
+        gone = functools.partial(until_disconnect, receive) if waits else None
         try:
             predictions = await self._plane.submit(prepared, deadline, gone)
         except ClientGone:
