@@ -25,6 +25,15 @@ _base_image_option = click.option(
 )
 
 
+_enable_mlserver_option = click.option(
+    "--enable-mlserver",
+    is_flag=True,
+    default=False,
+    help="Serve as 'mlflow models serve --enable-mlserver' did: the V2 model is named "
+    "'mlflow-model', and V2 over gRPC runs on port 8081 beside REST on 8080 (MLServer's ports).",
+)
+
+
 @click.command("generate-dockerfile")
 @model_uri_option
 @click.option(
@@ -36,8 +45,11 @@ _base_image_option = click.option(
     help="Where to write Dockerfile, model/ and wheels/ (new, empty, or a previous context).",
 )
 @_base_image_option
+@_enable_mlserver_option
 @handle_errors
-def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str | None) -> None:
+def generate_dockerfile(
+    model_uri: str, output_directory: Path, base_image: str | None, enable_mlserver: bool
+) -> None:
     """Write a Docker build context: Dockerfile, model/ and wheels/.
 
     pip downloads every wheel the image needs now, so `docker build` needs no network.
@@ -50,6 +62,7 @@ def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str 
         base_image=base_image,
         output=progress,
         settings=Settings.from_env(),
+        enable_mlserver=enable_mlserver,
     )
     click.echo(
         f"Wrote {context.directory}: Dockerfile, model/, wheels/ ({len(context.wheels)} wheels "
@@ -64,14 +77,23 @@ def generate_dockerfile(model_uri: str, output_directory: Path, base_image: str 
     "-n", "--name", default="modelpack-model", show_default=True, help="Image name and tag."
 )
 @_base_image_option
+@_enable_mlserver_option
 @handle_errors
-def build_docker(model_uri: str, name: str, base_image: str | None) -> None:
+def build_docker(model_uri: str, name: str, base_image: str | None, enable_mlserver: bool) -> None:
     """Build an image that serves the model on port 8080, and report what it holds.
 
     The image runs `modelpack serve` as a non-root user with MODELPACK_WORKERS (default: the
-    CPU count), MODELPACK_TIMEOUT and MODELPACK_MAX_BODY_BYTES from its environment.
+    CPU count), MODELPACK_TIMEOUT and MODELPACK_MAX_BODY_BYTES from its environment. With
+    --enable-mlserver it also serves the Open Inference Protocol over gRPC on port 8081.
     """
     from modelpack.docker import build_docker as build
 
-    report = build(model_uri, name, progress, base_image=base_image, settings=Settings.from_env())
+    report = build(
+        model_uri,
+        name,
+        progress,
+        base_image=base_image,
+        settings=Settings.from_env(),
+        enable_mlserver=enable_mlserver,
+    )
     click.echo(report.render())
