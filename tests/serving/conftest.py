@@ -17,13 +17,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import numpy as np
 import pytest
 
+import modelpack
 from modelpack.format.mlmodel import PYFUNC, Model
 from modelpack.pyfunc import PyFuncModel, load_model
 from modelpack.serving import create_app
 from modelpack.settings import Settings
-from modelpack.signature.schema import ModelSignature
+from modelpack.signature.schema import (
+    ColSpec,
+    DataType,
+    ModelSignature,
+    ParamSchema,
+    ParamSpec,
+    Schema,
+)
 
 
 class _PlainFlavor:
@@ -98,6 +107,49 @@ def client(wine_model: PyFuncModel) -> Iterator[AppClient]:
         yield c
 
 
+# -- packages for the Open Inference Protocol (V2) tests ---------------------------------------
+
+TORCH_WIDTH = 10
+
+
+@pytest.fixture(scope="session")
+def torch_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small MLP saved as pt2: a tensor signature, float32 ``[-1, 10]`` -> ``[-1, 1]``."""
+    torch = pytest.importorskip("torch")
+    from modelpack.flavors import pytorch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(TORCH_WIDTH, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)
+    ).eval()
+    example = np.random.default_rng(1).uniform(-1, 1, size=(5, TORCH_WIDTH)).astype(np.float32)
+    path = tmp_path_factory.mktemp("torch") / "torch-mlp"
+    pytorch.save_model(net, path, input_example=example)
+    return path
+
+
+@pytest.fixture(scope="session")
+def twocols_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PythonModel answering a DataFrame with a text and a number column, with a param:
+    ``name: string, x: double`` -> ``greeting: string, scaled: double``; ``multiplier = 1.0``."""
+    import cloudpickle
+
+    from . import v2models
+
+    signature = ModelSignature(
+        Schema([ColSpec(DataType.string, "name"), ColSpec(DataType.double, "x")]),
+        Schema([ColSpec(DataType.string, "greeting"), ColSpec(DataType.double, "scaled")]),
+        ParamSchema([ParamSpec("multiplier", DataType.double, 1.0)]),
+    )
+    path = tmp_path_factory.mktemp("pyfunc") / "pyfunc-twocols"
+    cloudpickle.register_pickle_by_value(v2models)
+    try:
+        modelpack.save_model(v2models.TwoCols(), path, signature=signature)
+    finally:
+        cloudpickle.unregister_pickle_by_value(v2models)
+    return path
+
+
 # -- a real `modelpack serve` process ----------------------------------------------------------
 
 
@@ -107,6 +159,7 @@ class Server:
     port: int
     log: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
+    grpc_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -136,35 +189,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def start_server() -> Iterator[object]:
+def launch(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Server:
     """Starts `modelpack serve ...` (its stdout and stderr read into `Server.log`) and waits for
-    /ping; stops it at the end of the test."""
-    started: list[Server] = []
+    /ping (and, with --grpc-port, reads the gRPC port from the log into `Server.grpc_port`)."""
+    command = [sys.executable, "-m", "modelpack", "serve", *args, "-p", str(port)]
+    environ = {**os.environ, "MODELPACK_LOG_LEVEL": "info", **(env or {})}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ
+    )
+    server = Server(process, port)
+    ready = threading.Event()
 
-    def start(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Server:
-        command = [sys.executable, "-m", "modelpack", "serve", *args, "-p", str(port)]
-        environ = {**os.environ, "MODELPACK_LOG_LEVEL": "info", **(env or {})}
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ
-        )
-        server = Server(process, port)
-        started.append(server)
-        ready = threading.Event()
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            server.log.append(line)
+            grpc = re.search(r"serving gRPC \(Open Inference Protocol\) on [^ ]+:(\d+)", line)
+            if grpc:
+                server.grpc_port = int(grpc.group(1))
+            found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+            if found and server.port == 0:
+                server.port = int(found.group(1))
+            if found:
+                ready.set()
+        ready.set()
 
-        def read() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                server.log.append(line)
-                found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-                if found and server.port == 0:
-                    server.port = int(found.group(1))
-                if found:
-                    ready.set()
-            ready.set()
-
-        server.reader = threading.Thread(target=read, daemon=True)
-        server.reader.start()
+    server.reader = threading.Thread(target=read, daemon=True)
+    server.reader.start()
+    try:
         assert ready.wait(120), "server did not start"
         assert process.poll() is None, "".join(server.log)
         for _ in range(600):
@@ -174,13 +226,68 @@ def start_server() -> Iterator[object]:
             except httpx.TransportError:
                 time.sleep(0.1)
         raise AssertionError("no 200 from /ping: " + "".join(server.log))
+    except BaseException:
+        finish(server)
+        raise
+
+
+def finish(server: Server) -> None:
+    """Kill the server if it still runs, and wait for it and its log reader."""
+    if server.process.poll() is None:
+        server.process.kill()
+    server.process.wait(30)
+    if server.reader is not None:
+        server.reader.join(10)
+    if server.process.stdout is not None:
+        server.process.stdout.close()
+
+
+@pytest.fixture
+def start_server() -> Iterator[object]:
+    """Starts `modelpack serve ...` (see `launch`); stops it at the end of the test."""
+    started: list[Server] = []
+
+    def start(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Server:
+        server = launch(*args, port=port, env=env)
+        started.append(server)
+        return server
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-        server.process.wait(30)
-        if server.reader is not None:
-            server.reader.join(10)
-        if server.process.stdout is not None:
-            server.process.stdout.close()
+        finish(server)
+
+
+def wait_ready(server: Server) -> None:
+    """Until ``/v2/health/ready`` answers 200 (the worker has warmed up)."""
+    for _ in range(600):
+        if httpx.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("never ready: " + "".join(server.log))
+
+
+def _serving(package: Path, *args: str) -> Iterator[Server]:
+    server = launch("-m", str(package), "--grpc-port", "0", *args)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        finish(server)
+
+
+@pytest.fixture(scope="session")
+def wine_server(sklearn_package: Path) -> Iterator[Server]:
+    """`modelpack serve` of the wine ElasticNet (11 double columns), REST and gRPC."""
+    yield from _serving(sklearn_package)
+
+
+@pytest.fixture(scope="session")
+def torch_server(torch_package: Path) -> Iterator[Server]:
+    """`modelpack serve` of the pt2 MLP (float32 ``[-1, 10]``), REST and gRPC."""
+    yield from _serving(torch_package)
+
+
+@pytest.fixture(scope="session")
+def twocols_server(twocols_package: Path) -> Iterator[Server]:
+    """`modelpack serve` of the two-column PythonModel with a param, REST and gRPC."""
+    yield from _serving(twocols_package)
