@@ -376,9 +376,9 @@ def _floats(flat: Sequence[Any], dtype: np.dtype, label: str) -> np.ndarray:
         with np.errstate(over="raise"):
             return np.array(flat, dtype=dtype)
     except (FloatingPointError, OverflowError):
-        info = np.finfo(dtype)
+        largest = float(np.finfo(dtype).max)
         for position, value in enumerate(flat):
-            if value is not None and abs(value) > info.max:
+            if value is not None and abs(value) > largest:
                 raise MalformedInput(
                     f"input '{label}': {_describe(value)} at position {position} is beyond "
                     f"the range of {dtype}"

@@ -381,13 +381,15 @@ def _object_elements(values: np.ndarray, label: str) -> tuple[np.ndarray, str]:
         return values, "base64"
     if kinds <= {_dt.datetime, pd.Timestamp, _dt.date}:
         return np.array([v.isoformat() for v in values], dtype=object), "datetime"
-    out = np.empty(values.shape, dtype=object)
-    for i, value in enumerate(values.tolist()):
-        if value is None or (isinstance(value, float) and value != value):
+    items = values.tolist()
+    for i, value in enumerate(items):
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
             raise InvalidOutput(
                 f"output '{label}': row {i} is missing ({short_repr(value)}), and a V2 BYTES "
                 "tensor has no missing values; fill it in the model, or return a number column"
             )
+    out = np.empty(values.shape, dtype=object)
+    for i, value in enumerate(items):
         if isinstance(value, str | bytes):
             raise InvalidOutput(
                 f"output '{label}': the model returned text mixed with other values (row {i})"

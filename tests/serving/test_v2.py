@@ -12,9 +12,23 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from strategies import v2_bodies
 
 import modelpack
 from modelpack.serving._v2_service import identity_from_uri
+from modelpack.signature import (
+    Array,
+    ColSpec,
+    DataType,
+    ModelSignature,
+    ParamSchema,
+    ParamSpec,
+    Schema,
+    TensorSpec,
+)
 
 from .conftest import TORCH_WIDTH, Server, client_for, finish, launch, plain_model, wait_ready
 
@@ -606,3 +620,66 @@ def test_versioned_routes_answer_for_the_served_version(wine_model) -> None:
         404,
         {"error": "model 'wine' has no version '8'; it is served as version '7'"},
     )
+
+
+# -- any V2 JSON body: never a 5xx --------------------------------------------------------------
+
+OPTIONAL_COLUMNS = Schema(
+    [
+        ColSpec(DataType.double, "d", required=False),
+        ColSpec(DataType.string, "s", required=False),
+        ColSpec(DataType.binary, "y", required=False),
+        ColSpec(DataType.datetime, "t", required=False),
+        ColSpec(DataType.boolean, "b", required=False),
+        ColSpec(DataType.long, "l", required=False),
+        ColSpec(DataType.integer, "i", required=False),
+        ColSpec(DataType.float, "f", required=False),
+        ColSpec(Array(DataType.double), "a", required=False),
+    ]
+)
+COLUMN = [-1, 1]
+PROPERTY_MODELS = {
+    # Every column type, the input itself as the answer (so every output type is encoded).
+    "columns": (
+        ModelSignature(OPTIONAL_COLUMNS, params=ParamSchema([ParamSpec("k", DataType.long, 1)])),
+        {
+            "d": ("FP64", COLUMN),
+            "s": ("BYTES", COLUMN),
+            "y": ("BYTES", COLUMN),
+            "t": ("BYTES", COLUMN),
+            "b": ("BOOL", COLUMN),
+            "l": ("INT64", COLUMN),
+            "i": ("INT32", [-1]),
+            "f": ("FP32", [-1]),
+            "a": ("BYTES", COLUMN),
+        },
+    ),
+    "tensor": (
+        ModelSignature(
+            Schema([TensorSpec(np.dtype(np.float32), (-1, 3))]),
+            Schema([TensorSpec(np.dtype(np.float32), (-1, 3))]),
+        ),
+        {"input-0": ("FP32", [-1, 3])},
+    ),
+    "no-signature": (None, {"x": ("FP64", [-1]), "y": ("BYTES", [-1, 2])}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(PROPERTY_MODELS))
+def property_client(request: pytest.FixtureRequest) -> Any:
+    signature, names = PROPERTY_MODELS[request.param]
+    model = plain_model(lambda data, params: data, signature)
+    with client_for(model, model_name="m") as c:
+        yield c, names
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_any_v2_json_body_is_answered_without_a_server_error(property_client, data) -> None:
+    c, names = property_client
+    body = data.draw(v2_bodies(names, ["k"]))
+
+    response = c.post("/v2/models/m/infer", content=json.dumps(body).encode())
+
+    assert response.status_code < 500, response.text
+    assert response.status_code == 200 or set(response.json()) == {"error"}
