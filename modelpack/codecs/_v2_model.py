@@ -84,6 +84,7 @@ class V2Signature:
         )
         self._output_columns = output_schema is not None and not output_schema.is_tensor_spec()
         self._output_names = [t["name"] for t in self.outputs]
+        self._indexes: dict[tuple[Hashable, ...], pd.Index] = {}
 
     @classmethod
     def for_model(cls, model: Any) -> V2Signature:
@@ -190,17 +191,26 @@ class V2Signature:
                 f"inputs have different numbers of rows {counts}; every input is a column, "
                 "and every row needs a value in each"
             )
-        names: list[Hashable] = [t.name for t in tensors]
+        index = self._columns_index(tuple(t.name for t in tensors))
         first = columns[0]
         if first.dtype.kind in "biuf" and all(c.dtype == first.dtype for c in columns):
-            return frame_from_block(np.stack(columns), pd.Index(names, dtype=object))
+            return frame_from_block(np.stack(columns), index)
         data = {
             i: pd.Series(c, dtype=object, copy=False) if c.dtype == object else c
             for i, c in enumerate(columns)
         }
         frame = pd.DataFrame(data)
-        frame.columns = pd.Index(names, dtype=object)
+        frame.columns = index
         return frame
+
+    def _columns_index(self, names: tuple[Hashable, ...]) -> pd.Index:
+        """The column labels; kept for the usual few, as building one costs more than the rest."""
+        index = self._indexes.get(names)
+        if index is None:
+            index = pd.Index(list(names), dtype=object)
+            if len(self._indexes) < 16:
+                self._indexes[names] = index
+        return index
 
     def _check_datatype(self, tensor: V2Tensor, label: str) -> None:
         spec = self._columns.get(tensor.name)

@@ -116,12 +116,17 @@ class Invocations:
     ) -> bytes | None:
         # Watching for a disconnect costs a task; only worth it when the request has to wait.
         waits = self._engine.busy or self._engine.depth > 0
-        gone = until_disconnect(receive) if waits else None
+        # A task, not a coroutine: one that the engine refuses at once (a full queue) must not
+        # leave a coroutine that was never awaited.
+        gone = asyncio.ensure_future(until_disconnect(receive)) if waits else None
         try:
             predictions = await self._plane.submit(prepared, deadline, gone)
         except ClientGone:
             _log.debug("the client went away before its answer was ready")
             return None
+        finally:
+            if gone is not None:
+                gone.cancel()
         if large:
             return await _in_thread(self._plane.encode, predictions, prepared.bare)
         return self._plane.encode(predictions, prepared.bare)

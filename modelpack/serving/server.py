@@ -114,26 +114,27 @@ def _bind(settings: Settings) -> socket.socket:
 
 def serve(model_uri: str, settings: Settings) -> None:
     """Serve the package at ``model_uri`` until SIGINT or SIGTERM."""
+    check(settings)
+    _configure_logging(settings)
+    settings = _with_identity(model_uri, settings)
+    reserved = _reserve_grpc(settings)  # before the slow part: a taken port fails at once
+    try:
+        _serve(model_uri, settings, reserved)
+    finally:
+        if reserved is not None:
+            reserved.close()
+
+
+def _serve(model_uri: str, settings: Settings, reserved: socket.socket | None) -> None:
     from modelpack.pyfunc import load_model
     from modelpack.serving.app import create_app
     from modelpack.serving.runtime import Runtime
 
-    check(settings)
-    _configure_logging(settings)
-    settings = _with_identity(model_uri, settings)
-    if settings.grpc_port is not None:
-        _require_grpc()
     model = load_model(model_uri, settings=settings)  # once, before any worker exists
     _log.info("loaded %s model from %s", model.flavor_name, model_uri)
     runtime = Runtime(model, settings)  # starts nothing: threads do not survive a fork
     app = create_app(model, settings, runtime)
-    grpc_port = None
-    reserved = None
-    if settings.grpc_port is not None:
-        from modelpack.serving.grpc import reserve_port
-
-        reserved = reserve_port(settings.host, settings.grpc_port)  # no grpc in the parent
-        grpc_port = reserved.getsockname()[1]
+    grpc_port = reserved.getsockname()[1] if reserved is not None else None
     sock = _bind(settings)
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -153,10 +154,18 @@ def serve(model_uri: str, settings: Settings) -> None:
 
         status = Supervisor(settings.workers, run_worker, settings.graceful_timeout).run()
     sock.close()
-    if reserved is not None:
-        reserved.close()
     if status:
         raise SystemExit(status)
+
+
+def _reserve_grpc(settings: Settings) -> socket.socket | None:
+    """The gRPC port, held for the workers (see ``grpc.reserve_port``); None without gRPC."""
+    if settings.grpc_port is None:
+        return None
+    _require_grpc()
+    from modelpack.serving.grpc import reserve_port
+
+    return reserve_port(settings.host, settings.grpc_port)  # no grpc in the parent
 
 
 def _with_identity(model_uri: str, settings: Settings) -> Settings:

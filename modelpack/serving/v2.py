@@ -9,6 +9,7 @@ metadata), ``GET .../ready`` and ``POST .../infer``, JSON or with the binary ten
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -135,11 +136,16 @@ class Infer:
             request, prepared = await _in_thread(self._prepare, body, header_length)
         else:
             request, prepared = self._prepare(body, header_length)
-        gone = until_disconnect(receive) if self._service.waits else None
+        # A task, not a coroutine: one that the engine refuses at once must not leave a
+        # coroutine that was never awaited.
+        gone = asyncio.ensure_future(until_disconnect(receive)) if self._service.waits else None
         try:
             predictions = await self._service.predict(prepared, deadline, gone)
         except ClientGone:
             return
+        finally:
+            if gone is not None:
+                gone.cancel()
         if large:
             out, length = await _in_thread(self._encode, predictions, request)
         else:

@@ -9,6 +9,7 @@ imports both, and the wire test below checks they are the same messages.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 import modelpack
+from modelpack.cli import main
 
 from .conftest import TORCH_WIDTH, Server, finish, launch, wait_ready
 
@@ -299,3 +302,31 @@ def test_workers_share_the_grpc_port_and_stop_cleanly(twocols_package: Path) -> 
     assert answers == [["hello w"]] * 8
     assert status == 0
     assert sum("Started server process" in line for line in server.log) == 2
+
+
+# -- command-line errors --------------------------------------------------------------------------
+
+
+def test_a_grpc_port_out_of_range_is_refused(twocols_package: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "-m", str(twocols_package), "--grpc-port", "70000"])
+
+    assert (result.exit_code, result.output) == (
+        2,
+        "Error: --grpc-port must be between 0 and 65535, got 70000\n",
+    )
+
+
+def test_a_grpc_port_another_program_listens_on_is_refused(twocols_package: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = CliRunner().invoke(
+            main, ["serve", "-m", str(twocols_package), "-p", "0", "--grpc-port", str(port)]
+        )
+
+    assert (result.exit_code, result.output) == (
+        2,
+        f"Error: --grpc-port: cannot listen on 127.0.0.1:{port}: Address already in use\n",
+    )

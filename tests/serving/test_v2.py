@@ -4,7 +4,10 @@ JSON and in the binary tensor extension, against the in-process predictions; the
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,12 @@ from hypothesis import strategies as st
 from strategies import v2_bodies
 
 import modelpack
+from modelpack.format.mlmodel import PYFUNC, Model
+from modelpack.pyfunc import PyFuncModel
+from modelpack.serving import create_app
 from modelpack.serving._v2_service import identity_from_uri
+from modelpack.serving.runtime import Runtime
+from modelpack.settings import Settings
 from modelpack.signature import (
     Array,
     ColSpec,
@@ -30,7 +38,17 @@ from modelpack.signature import (
     TensorSpec,
 )
 
-from .conftest import TORCH_WIDTH, Server, client_for, finish, launch, plain_model, wait_ready
+from .conftest import (
+    TORCH_WIDTH,
+    Server,
+    _PlainFlavor,
+    _Predictor,
+    client_for,
+    finish,
+    launch,
+    plain_model,
+    wait_ready,
+)
 
 th = pytest.importorskip("tritonclient.http")
 
@@ -683,3 +701,113 @@ def test_any_v2_json_body_is_answered_without_a_server_error(property_client, da
 
     assert response.status_code < 500, response.text
     assert response.status_code == 200 or set(response.json()) == {"error"}
+
+
+# -- the engine: V2 requests share its deadline, queue and batching -----------------------------
+
+X_ONLY = ModelSignature(inputs=Schema([ColSpec(DataType.double, "x")]))
+
+
+def v2_x(*values: float) -> dict[str, Any]:
+    return {"inputs": [{"name": "x", "shape": [len(values)], "datatype": "FP64", "data": values}]}
+
+
+def test_deadline_is_a_504_and_the_next_request_is_served() -> None:
+    def predict(data: Any, params: Any) -> Any:
+        if data["x"].iloc[0] > 0:
+            time.sleep(0.5)
+        return data["x"].to_numpy()
+
+    with client_for(plain_model(predict, X_ONLY), model_name="m", timeout=0.3) as c:
+        slow = c.post("/v2/models/m/infer", json=v2_x(1.0))
+        time.sleep(0.4)
+        fast = c.post("/v2/models/m/infer", json=v2_x(0.0))
+
+    assert (slow.status_code, sorted(slow.json())) == (504, ["error", "request_id"])
+    assert slow.json()["error"].startswith("the request was not answered within the time limit")
+    assert fast.status_code == 200
+
+
+async def _concurrently(app: Any, first: Any, then: list[Any]) -> list[httpx.Response]:
+    """``first`` (a (path, body) pair) is sent and starts predicting; then ``then``, together."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://modelpack") as client:
+        head = asyncio.ensure_future(client.post(first[0], json=first[1]))
+        while not STARTED.is_set():
+            await asyncio.sleep(0.005)
+        rest = [asyncio.ensure_future(client.post(p, json=b)) for p, b in then]
+        while ENGINE_DEPTH[0]() < len(then) and not any(r.done() for r in rest):
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        RELEASE.set()
+        return [await head, *[await r for r in rest]]
+
+
+STARTED, RELEASE = threading.Event(), threading.Event()
+ENGINE_DEPTH: list[Any] = [lambda: 0]
+
+
+@pytest.fixture
+def gate() -> Any:
+    STARTED.clear()
+    RELEASE.clear()
+    calls: list[int] = []
+
+    def predict(data: Any, params: Any) -> Any:
+        calls.append(len(data))
+        STARTED.set()
+        RELEASE.wait(10)
+        return data["x"].to_numpy() * 2
+
+    yield predict, calls
+    RELEASE.set()
+
+
+@pytest.mark.parametrize("route", ["v2", "invocations"])
+def test_a_full_queue_is_a_503_with_retry_after(gate, route: str) -> None:
+    predict, _ = gate
+    runtime = Runtime(plain_model(predict, X_ONLY), Settings(model_name="m", max_queue=1))
+    ENGINE_DEPTH[0] = lambda: runtime.engine.depth
+    app = create_app(runtime.model, runtime.settings, runtime)
+    if route == "v2":
+        requests = [("/v2/models/m/infer", v2_x(x)) for x in (1.0, 2.0, 3.0)]
+    else:
+        requests = [("/invocations", {"inputs": {"x": [x]}}) for x in (1.0, 2.0, 3.0)]
+
+    responses = asyncio.run(_concurrently(app, requests[0], requests[1:]))
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 200, 503]
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"] == "1"
+    message = "the model is busy: 1 requests are already waiting (--max-queue); retry after 1 s"
+    request_id = refused.headers["x-request-id"]
+    assert refused.json() == (
+        {"error": message, "request_id": request_id}
+        if route == "v2"
+        else {
+            "error_code": "TEMPORARILY_UNAVAILABLE",
+            "message": message,
+            "request_id": request_id,
+        }
+    )
+
+
+def test_v2_and_invocations_requests_are_merged_into_one_call(gate) -> None:
+    predict, calls = gate
+    metadata = Model(flavors={PYFUNC: {}}, signature=X_ONLY, metadata={"batching": True})
+    model = PyFuncModel(metadata, _Predictor(predict), Path("."), _PlainFlavor())  # type: ignore[arg-type]
+    runtime = Runtime(model, Settings(model_name="m"))
+    ENGINE_DEPTH[0] = lambda: runtime.engine.depth
+    app = create_app(model, runtime.settings, runtime)
+    v2 = "/v2/models/m/infer"
+    mlflow = {"dataframe_split": {"columns": ["x"], "data": [[5.0], [6.0]]}}
+
+    first, a, b = asyncio.run(
+        _concurrently(app, (v2, v2_x(1.0)), [(v2, v2_x(2.0, 3.0)), ("/invocations", mlflow)])
+    )
+
+    assert calls == [1, 4]  # the two waiting requests (V2 and MLflow's) made one call
+    assert a.json()["outputs"][0]["data"] == [4.0, 6.0]
+    assert b.json() == {"predictions": [10.0, 12.0]}
+    assert first.json()["outputs"][0]["data"] == [2.0]
