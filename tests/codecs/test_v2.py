@@ -12,6 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -225,6 +226,7 @@ def test_malformed_binary_data(inputs: list, tail: bytes, message: str) -> None:
 NUMERIC = [d for d in DATATYPES if d != "BYTES"]
 
 
+@hypothesis_settings(deadline=None)  # a loaded machine, not a slow codec
 @given(data=st.data(), datatype=st.sampled_from(NUMERIC))
 def test_raw_bytes_read_back_as_the_same_tensor(data: st.DataObject, datatype: str) -> None:
     dtype = DATATYPES[datatype]
@@ -236,6 +238,7 @@ def test_raw_bytes_read_back_as_the_same_tensor(data: st.DataObject, datatype: s
     assert back.values.dtype == dtype and back.values.flags.writeable
 
 
+@hypothesis_settings(deadline=None)  # a loaded machine, not a slow codec
 @given(st.lists(st.binary(max_size=8) | st.text(max_size=8), max_size=6))
 def test_bytes_elements_read_back(values: list[bytes | str]) -> None:
     expected = [v.encode() if isinstance(v, str) else v for v in values]
@@ -247,6 +250,7 @@ def test_bytes_elements_read_back(values: list[bytes | str]) -> None:
     assert back.values.tolist() == expected
 
 
+@hypothesis_settings(deadline=None)  # a loaded machine, not a slow codec
 @given(st.binary(max_size=64), st.integers(min_value=-2, max_value=80))
 def test_any_bytes_are_a_400_or_a_request(raw: bytes, header_length: int) -> None:
     for length in (None, header_length):
@@ -506,6 +510,7 @@ def test_a_missing_text_value_is_the_models_fault_not_the_clients() -> None:
     assert caught.value.status_code == 500
 
 
+@hypothesis_settings(deadline=None)  # a loaded machine, not a slow codec
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.none(), max_size=5))
 def test_json_output_reads_back_as_the_same_tensor(values: list[float | None]) -> None:
     array = np.array([np.nan if v is None else v for v in values])

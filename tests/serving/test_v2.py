@@ -381,6 +381,71 @@ def test_seed_003_enable_mlserver_command_answers_v2_as_mlflow_model(
     )
 
 
+@pytest.fixture(scope="module")
+def seed_003_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, np.ndarray, Any]:
+    """A SQLite tracking store where a PyTorch model is registered as
+    ``pytorch_simplenn_mnist`` version 1, as seed 003's train.py and UI steps leave it; with an
+    input and the model's answer for it."""
+    torch = pytest.importorskip("torch")
+    mlflow = pytest.importorskip("mlflow")
+    from mlflow.models import infer_signature
+
+    torch.manual_seed(4)
+    net = torch.nn.Sequential(torch.nn.Linear(TORCH_WIDTH, 3)).eval()
+    x = np.random.default_rng(7).uniform(-1, 1, size=(2, TORCH_WIDTH)).astype(np.float32)
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)).numpy()
+    root = tmp_path_factory.mktemp("seed003-registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.MlflowClient().create_experiment(
+            "seed003", artifact_location=(root / "artifacts").as_uri()
+        )
+        with mlflow.start_run(experiment_id=experiment):
+            mlflow.pytorch.log_model(
+                net,
+                name="model",
+                signature=infer_signature(x, y),
+                input_example=x,
+                registered_model_name="pytorch_simplenn_mnist",
+            )
+    finally:
+        mlflow.set_tracking_uri(previous)
+    return uri, x, y
+
+
+@pytest.mark.mlflow
+@pytest.mark.torch
+def test_seed_003_registry_command_answers_v2_with_the_registered_version(
+    seed_003_registry: tuple[str, np.ndarray, Any],
+) -> None:
+    uri, x, y = seed_003_registry
+    server = launch(
+        "-m",
+        "models:/pytorch_simplenn_mnist/1",
+        "--env-manager=local",
+        "--enable-mlserver",
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    try:
+        wait_ready(server)
+        c = client(server)
+        metadata = c.get_model_metadata("mlflow-model", "1")
+        result = c.infer("mlflow-model", [infer_input("input-0", x, "FP32", True)], "1")
+        other = httpx.get(f"{server.url}/v2/models/mlflow-model/versions/2")
+    finally:
+        finish(server)
+
+    assert (metadata["name"], metadata["versions"]) == ("mlflow-model", ["1"])
+    assert result.get_response()["model_version"] == "1"
+    np.testing.assert_array_equal(result.as_numpy("output-0"), y)
+    assert other.json() == {
+        "error": "model 'mlflow-model' has no version '2'; it is served as version '1'"
+    }
+
+
 def test_model_name_option_names_the_v2_model(start_server, sklearn_package: Path) -> None:
     server = start_server("-m", str(sklearn_package), "--model-name", "quality")
 
