@@ -26,18 +26,16 @@ from modelpack.codecs._media import MediaType, parse_content_type
 from modelpack.codecs._output import encode_predictions, jsonable
 from modelpack.codecs._plan import InputPlan
 from modelpack.codecs._v2 import (
-    DATATYPES,
     RequestedOutput,
     V2Output,
     V2Request,
-    V2Tensor,
     encode_v2_response,
     parse_v2_request,
     request_from_parts,
-    v2_tensor,
 )
 from modelpack.codecs._v2_binary import raw_bytes
 from modelpack.codecs._v2_model import V2Signature
+from modelpack.codecs._v2_tensors import DATATYPES, V2Tensor, v2_tensor
 
 __all__ = [
     "DATATYPES",

@@ -15,25 +15,22 @@ of unequal length, 2-d tensors as columns and datatypes a column cannot take are
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
-from modelpack.codecs._v2 import (
-    RequestedOutput,
-    V2Output,
-    V2Request,
+from modelpack.codecs._v2 import RequestedOutput, V2Output, V2Request
+from modelpack.codecs._v2_outputs import column_output, tensor_output
+from modelpack.codecs._v2_tensors import (
     V2Tensor,
     base64_elements,
     datatype_of,
     json_elements,
     text_elements,
 )
-from modelpack.errors import InvalidOutput, MalformedInput, SignatureMismatch, clip, short_repr
+from modelpack.errors import MalformedInput, SignatureMismatch, clip
 from modelpack.signature.casting import cast_values
 from modelpack.signature.datatypes import DataType
 from modelpack.signature.frames import frame_from_block
@@ -52,7 +49,6 @@ _COLUMN_TYPES = {
     DataType.datetime: ("BYTES", "datetime"),
 }
 _NESTED = ("BYTES", "pd_json")  # Array, Object, Map and Any columns: one JSON text per cell
-_NUMBERS = {bool, int, float}
 _NUMERIC = frozenset(
     {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
     | {"FP16", "FP32", "FP64"}
@@ -250,13 +246,13 @@ class V2Signature:
         names = self._output_names
         if isinstance(predictions, pd.Series):
             name = names[0] if len(names) == 1 else _series_name(predictions, bool(names))
-            return [_column_output(name, predictions)], "pd"
+            return [column_output(name, predictions)], "pd"
         if isinstance(predictions, pd.DataFrame):
             labels = [str(c) for c in predictions.columns]
             if self._output_columns and not self.output_schema.has_input_names():  # type: ignore[union-attr]
                 labels = [f"output-{i}" for i in range(len(labels))]
             return [
-                _column_output(label, predictions.iloc[:, i]) for i, label in enumerate(labels)
+                column_output(label, predictions.iloc[:, i]) for i, label in enumerate(labels)
             ], "pd"
         if isinstance(predictions, Mapping):
             return [
@@ -269,16 +265,14 @@ class V2Signature:
             array = array.reshape(1)
         if self._output_columns and len(names) > 1 and array.ndim == 2:
             if array.shape[1] == len(names):  # one array column per signature column
-                return [
-                    _column_output(n, pd.Series(array[:, i])) for i, n in enumerate(names)
-                ], "pd"
+                return [column_output(n, pd.Series(array[:, i])) for i, n in enumerate(names)], "pd"
         name = names[0] if names else "output-0"
         return [self._array_output(name, array)], "np"
 
     def _array_output(self, name: str, array: np.ndarray) -> V2Output:
         if self._output_columns and array.ndim == 1:
             array = array.reshape(-1, 1)  # a column: [n, 1], as advertised
-        return _output(name, array.shape, array.reshape(-1), "np")
+        return tensor_output(name, array.shape, array.reshape(-1), "np")
 
 
 # -- metadata helpers ----------------------------------------------------------------------------
@@ -329,89 +323,6 @@ def _known(names: Sequence[str], available: Sequence[str]) -> None:
 
 def _series_name(series: pd.Series, named_schema: bool) -> str:
     return str(series.name) if series.name is not None and not named_schema else "output-0"
-
-
-# -- output helpers ------------------------------------------------------------------------------
-
-
-def _column_output(name: str, column: pd.Series) -> V2Output:
-    values = _column_values(name, column)
-    return _output(name, (len(values), 1), values, None)
-
-
-def _column_values(name: str, column: pd.Series) -> np.ndarray:
-    """A column's values as a numpy array V2 can carry (extension dtypes resolved)."""
-    dtype = column.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind != "O":
-        return column.to_numpy()
-    numpy_dtype = getattr(dtype, "numpy_dtype", None)
-    if numpy_dtype is not None and numpy_dtype.kind in "biuf":
-        if not column.isna().any():
-            return column.to_numpy(dtype=numpy_dtype)
-        if numpy_dtype.kind == "f" or numpy_dtype.kind in "iu":
-            return column.to_numpy(dtype=np.float64, na_value=np.nan)
-    return column.to_numpy(dtype=object)
-
-
-def _output(
-    name: str, shape: Sequence[int], values: np.ndarray, content_type: str | None
-) -> V2Output:
-    """An output tensor of ``values`` (flat), with the datatype and content type they need."""
-    label = clip(name, 40)
-    kind = values.dtype.kind
-    if kind == "M":
-        text = np.datetime_as_string(values.astype("datetime64[ns]"), unit="auto")
-        return V2Output(name, "BYTES", tuple(shape), text.astype(object), "datetime")
-    if kind in "US":
-        return V2Output(name, "BYTES", tuple(shape), values.astype(object), _bytes_type(values))
-    if kind == "O":
-        if values.size and set(map(type, values.tolist())) <= _NUMBERS:
-            return _output(name, shape, np.array(values.tolist()), content_type)
-        elements, how = _object_elements(values, label)
-        return V2Output(name, "BYTES", tuple(shape), elements, how)
-    datatype = datatype_of(values.dtype)
-    if datatype is None:
-        raise InvalidOutput(
-            f"output '{label}': the model returned {values.dtype} values, which no V2 datatype "
-            "carries"
-        )
-    return V2Output(name, datatype, tuple(shape), values, content_type or "np")
-
-
-def _bytes_type(values: np.ndarray) -> str:
-    return "base64" if values.dtype.kind == "S" else "str"
-
-
-def _object_elements(values: np.ndarray, label: str) -> tuple[np.ndarray, str]:
-    """Object values as BYTES elements: text, bytes, or one JSON document per cell."""
-    kinds = set(map(type, values.tolist()))
-    if kinds <= {str}:
-        return values, "str"
-    if kinds <= {bytes}:
-        return values, "base64"
-    if kinds <= {_dt.datetime, pd.Timestamp, _dt.date}:
-        return np.array([v.isoformat() for v in values], dtype=object), "datetime"
-    items = values.tolist()
-    for i, value in enumerate(items):
-        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-            raise InvalidOutput(
-                f"output '{label}': row {i} is missing ({short_repr(value)}), and a V2 BYTES "
-                "tensor has no missing values; fill it in the model, or return a number column"
-            )
-    out = np.empty(values.shape, dtype=object)
-    for i, value in enumerate(items):
-        if isinstance(value, str | bytes):
-            raise InvalidOutput(
-                f"output '{label}': the model returned text mixed with other values (row {i})"
-            )
-        try:
-            out[i] = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
-        except (orjson.JSONEncodeError, TypeError) as exc:
-            raise InvalidOutput(
-                f"output '{label}': row {i} ({type(value).__name__}) cannot be written as JSON: "
-                f"{exc}"
-            ) from None
-    return out, "pd_json"
 
 
 def _text(value: Any) -> str:
