@@ -33,6 +33,7 @@ from modelpack.serving.invocations import (
     too_large,
     until_disconnect,
 )
+from modelpack.serving.request_id import current_request_id
 
 __all__ = ["HEADER_LENGTH", "V2_ENDPOINTS", "error_body", "is_v2_path", "v2_routes"]
 
@@ -177,7 +178,8 @@ class Infer:
                 service.binary_flags(outputs, request),
                 model_name=service.name,
                 model_version=service.version,
-                request_id=request.id,
+                # As MLServer, always an id: the request's own, else the one in the logs.
+                request_id=request.id if request.id is not None else current_request_id(),
                 content_type=content_type,
             )
         except ModelpackError:

@@ -246,6 +246,7 @@ def test_outputs_are_filtered_and_ordered_as_requested(twocols_server: Server) -
     response = httpx.post(f"{twocols_server.url}/v2/models/pyfunc-twocols/infer", json=body)
 
     assert response.status_code == 200
+    assert response.json()["id"] == response.headers["x-request-id"]  # none sent: the log's
     assert response.json()["outputs"] == [
         {
             "name": "scaled",
