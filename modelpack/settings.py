@@ -100,6 +100,19 @@ class Settings:
     that names no field above, keyed by ``<name>`` in lower case (``MODELPACK_TORCH_DEVICE`` ->
     ``torch_device``). Each flavor reads and checks its own (``modelpack.flavors.pytorch``:
     ``torch_device``, ``torch_threads``)."""
+    model_name: str | None = None
+    """The name the Open Inference Protocol (V2) serves the model under (``/v2/models/<name>``,
+    gRPC ``model_name``). Unset: ``mlflow-model`` with ``enable_mlserver``, else the registered
+    model's name for a ``models:/`` URI, else the name of the package's directory."""
+    model_version: str | None = None
+    """The version V2 reports and accepts (``/v2/models/<name>/versions/<version>``). Unset: the
+    version a ``models:/<name>/<version>`` URI names; otherwise the model has no version."""
+    enable_mlserver: bool = False
+    """Answer as ``mlflow models serve --enable-mlserver`` did (MLflow <= 3.12): the V2 model is
+    named ``mlflow-model`` unless ``model_name`` is set. (The V2 routes are always on.)"""
+    grpc_port: int | None = None
+    """Port of the V2 gRPC service (``GRPCInferenceService``, needs ``modelpack[grpc]``) on
+    ``host``; unset: no gRPC. Every worker serves it on the same port."""
     json_style: str = "compact"
     """Text of JSON predictions: ``compact`` (orjson: no spaces, float32 as the shortest text
     that reads back as the same float32) or ``mlflow`` (MLflow's text, byte for byte: float32

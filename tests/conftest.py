@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from servers import Server
+from servers import Server, finish, launch
 from winedata import WINE_COLUMNS
 
 import modelpack
@@ -64,49 +57,14 @@ def mlflow_sklearn_package(
 
 @pytest.fixture
 def start_server() -> Iterator[object]:
-    """Starts `modelpack serve ...` (its stdout and stderr read into `Server.log`) and waits for
-    /ping; stops it at the end of the test."""
+    """Starts `modelpack serve ...` (see `servers.launch`); stops it at the end of the test."""
     started: list[Server] = []
 
     def start(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Server:
-        command = [sys.executable, "-m", "modelpack", "serve", *args, "-p", str(port)]
-        environ = {**os.environ, "MODELPACK_LOG_LEVEL": "info", **(env or {})}
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ
-        )
-        server = Server(process, port)
+        server = launch(*args, port=port, env=env)
         started.append(server)
-        ready = threading.Event()
-
-        def read() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                server.log.append(line)
-                found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-                if found and server.port == 0:
-                    server.port = int(found.group(1))
-                if found:
-                    ready.set()
-            ready.set()
-
-        server.reader = threading.Thread(target=read, daemon=True)
-        server.reader.start()
-        assert ready.wait(120), "server did not start"
-        assert process.poll() is None, "".join(server.log)
-        for _ in range(600):
-            try:
-                if httpx.get(f"{server.url}/ping", timeout=5).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("no 200 from /ping: " + "".join(server.log))
+        return server
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-        server.process.wait(30)
-        if server.reader is not None:
-            server.reader.join(10)
-        if server.process.stdout is not None:
-            server.process.stdout.close()
+        finish(server)

@@ -79,3 +79,124 @@ def request_bodies_naming(names: list[str]) -> st.SearchStrategy[Any]:
         st.fixed_dictionaries({"instances": rows | table | values}),
         st.fixed_dictionaries({"inputs": st.dictionaries(keys, values, max_size=4) | values}),
     )
+
+
+# -- the Open Inference Protocol (V2) -------------------------------------------------------------
+
+V2_DATATYPES = [
+    "BOOL",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+V2_CONTENT_TYPES = ["pd", "np", "dict", "str", "base64", "datetime", "pd_json"]
+
+v2_elements = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**65), max_value=2**65)
+    | st.floats()  # NaN and infinity too: the body is written by the standard library
+    | st.text(max_size=6)
+    | st.sampled_from(["aGVsbG8=", "2024-02-29T12:00:00", "[1, 2]", '{"a": 1}', "1.5"])
+)
+"""Tensor elements of every JSON kind, and texts that some content type reads."""
+
+
+_TYPED: dict[str, st.SearchStrategy[Any]] = {
+    "BOOL": st.booleans(),
+    "BYTES": st.text(max_size=6)
+    | st.sampled_from(["aGVsbG8=", "2024-02-29T12:00:00", "[1, 2]", '{"a": 1}', "1.5"]),
+    **dict.fromkeys(
+        ["INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"],
+        st.integers(min_value=-300, max_value=300) | st.integers(),
+    ),
+    **dict.fromkeys(["FP16", "FP32", "FP64"], st.floats(width=32) | st.floats() | st.integers()),
+}
+"""Elements a datatype takes (and some it refuses: out of range, non-finite)."""
+
+
+@st.composite
+def v2_tensors(draw: st.DrawFn, name: str, datatype: str, shape: list[int]) -> dict[str, Any]:
+    """One input tensor, mostly as the model advertises it (``datatype``, ``shape`` with ``-1``
+    for any number of rows, data of the datatype's kind and length, flat or nested), sometimes
+    not (any datatype, shape, element or field)."""
+    odd = draw(st.integers(min_value=0, max_value=9)) == 0
+    if odd or draw(st.integers(min_value=0, max_value=5)) == 0:
+        datatype = draw(st.sampled_from(V2_DATATYPES))
+    rows = draw(st.integers(min_value=0, max_value=3))
+    dims = [rows if d == -1 else d for d in shape]
+    if odd and draw(st.booleans()):
+        dims = draw(st.lists(st.integers(min_value=0, max_value=3), max_size=3))
+    count = 1
+    for dim in dims:
+        count *= dim
+    elements = v2_elements if odd else _TYPED[datatype]
+    flat = draw(st.lists(elements, min_size=count, max_size=count))
+    if len(dims) == 2 and draw(st.booleans()):
+        data: Any = [flat[i * dims[1] : (i + 1) * dims[1]] for i in range(dims[0])]
+    else:
+        data = flat
+    tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": dims, "data": data}
+    if odd and draw(st.booleans()):
+        tensor[draw(st.sampled_from(["shape", "data", "datatype", "name"]))] = draw(json_values)
+    if draw(st.integers(min_value=0, max_value=5)) == 0:
+        content_type = st.sampled_from(V2_CONTENT_TYPES) | st.text(max_size=4)
+        tensor["parameters"] = {"content_type": draw(content_type)}
+        if odd:
+            tensor["parameters"]["binary_data_size"] = draw(st.integers(-1, 8))
+    return tensor
+
+
+@st.composite
+def v2_requests(
+    draw: st.DrawFn, inputs: dict[str, tuple[str, list[int]]], params: list[str]
+) -> dict[str, Any]:
+    """A V2 inference request for a model whose ``inputs`` map names to (datatype, shape) as
+    its metadata says: some of them (and sometimes another name), request parameters (content
+    types, binary outputs, ``params``) and requested outputs."""
+    names = draw(st.lists(st.sampled_from(sorted(inputs)), min_size=1, max_size=4, unique=True))
+    if draw(st.integers(min_value=0, max_value=5)) == 0:
+        names.append(draw(st.text(max_size=4)))
+    tensors = [draw(v2_tensors(n, *inputs.get(n, ("FP64", [-1])))) for n in names]
+    request: dict[str, Any] = {"inputs": tensors}
+    if draw(st.booleans()):
+        request["parameters"] = draw(
+            st.dictionaries(
+                st.sampled_from(["content_type", "binary_data_output", *params])
+                | st.text(max_size=4),
+                st.sampled_from(V2_CONTENT_TYPES) | json_scalars,
+                max_size=3,
+            )
+        )
+    if draw(st.booleans()):
+        request["outputs"] = draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {"name": st.sampled_from([*inputs, "output-0"]) | st.text(max_size=4)},
+                    optional={"parameters": st.fixed_dictionaries({"binary_data": st.booleans()})},
+                ),
+                max_size=2,
+            )
+        )
+    if draw(st.booleans()):
+        request["id"] = draw(st.text(max_size=4) if draw(st.booleans()) else json_scalars)
+    return request
+
+
+def v2_bodies(
+    inputs: dict[str, tuple[str, list[int]]], params: list[str]
+) -> st.SearchStrategy[Any]:
+    """V2 inference request bodies (as Python values): mostly ``v2_requests``, sometimes any
+    JSON at all."""
+    return st.integers(min_value=0, max_value=9).flatmap(
+        lambda pick: json_values if pick == 0 else v2_requests(inputs, params)
+    )

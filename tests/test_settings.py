@@ -54,3 +54,26 @@ def test_an_empty_auth_token_stays_empty_for_the_server_to_refuse() -> None:
     # Unlike other optional settings, empty does not mean unset: a typo must not turn auth off.
     assert Settings.from_env({"MODELPACK_AUTH_TOKEN": ""}).auth_token == ""
     assert Settings.from_env({"MODELPACK_CACHE_DIR": ""}).cache_dir is None
+
+
+def test_v2_settings_from_the_environment() -> None:
+    env = {
+        "MODELPACK_MODEL_NAME": "wine",
+        "MODELPACK_MODEL_VERSION": "3",
+        "MODELPACK_ENABLE_MLSERVER": "true",
+        "MODELPACK_GRPC_PORT": "8081",
+    }
+    s = Settings.from_env(env)
+    assert (s.model_name, s.model_version, s.enable_mlserver, s.grpc_port) == (
+        "wine",
+        "3",
+        True,
+        8081,
+    )
+    unset = Settings.from_env({})
+    assert (unset.model_name, unset.model_version, unset.enable_mlserver, unset.grpc_port) == (
+        None,
+        None,
+        False,
+        None,
+    )

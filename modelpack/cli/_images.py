@@ -35,6 +35,15 @@ _env_manager_option = click.option(
 )
 
 
+_enable_mlserver_option = click.option(
+    "--enable-mlserver",
+    is_flag=True,
+    default=False,
+    help="Serve as 'mlflow models serve --enable-mlserver' did: the V2 model is named "
+    "'mlflow-model', and V2 over gRPC runs on port 8081 beside REST on 8080 (MLServer's ports).",
+)
+
+
 @click.command("generate-dockerfile")
 @model_uri_option
 @click.option(
@@ -47,9 +56,14 @@ _env_manager_option = click.option(
 )
 @_base_image_option
 @_env_manager_option
+@_enable_mlserver_option
 @handle_errors
 def generate_dockerfile(
-    model_uri: str, output_directory: Path, base_image: str | None, env_manager: str
+    model_uri: str,
+    output_directory: Path,
+    base_image: str | None,
+    env_manager: str,
+    enable_mlserver: bool,
 ) -> None:
     """Write a Docker build context: Dockerfile, model/ and wheels/.
 
@@ -64,6 +78,7 @@ def generate_dockerfile(
         output=progress,
         settings=Settings.from_env(),
         env_manager=env_manager,
+        enable_mlserver=enable_mlserver,
     )
     click.echo(
         f"Wrote {context.directory}: Dockerfile, model/, wheels/ ({len(context.wheels)} wheels "
@@ -80,12 +95,16 @@ def generate_dockerfile(
 )
 @_base_image_option
 @_env_manager_option
+@_enable_mlserver_option
 @handle_errors
-def build_docker(model_uri: str, name: str, base_image: str | None, env_manager: str) -> None:
+def build_docker(
+    model_uri: str, name: str, base_image: str | None, env_manager: str, enable_mlserver: bool
+) -> None:
     """Build an image that serves the model on port 8080, and report what it holds.
 
     The image runs `modelpack serve` as a non-root user with MODELPACK_WORKERS (default: the
-    CPU count), MODELPACK_TIMEOUT and MODELPACK_MAX_BODY_BYTES from its environment.
+    CPU count), MODELPACK_TIMEOUT and MODELPACK_MAX_BODY_BYTES from its environment. With
+    --enable-mlserver it also serves the Open Inference Protocol over gRPC on port 8081.
     """
     from modelpack.docker import build_docker as build
 
@@ -96,5 +115,6 @@ def build_docker(model_uri: str, name: str, base_image: str | None, env_manager:
         base_image=base_image,
         settings=Settings.from_env(),
         env_manager=env_manager,
+        enable_mlserver=enable_mlserver,
     )
     click.echo(report.render())

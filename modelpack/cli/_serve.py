@@ -63,6 +63,26 @@ __all__ = ["serve"]
     default=None,
     help="How long an idle model waits for more requests to merge (default 0: never).",
 )
+@click.option(
+    "--model-name",
+    default=None,
+    help="Name of the model on the V2 routes (/v2/models/NAME) and gRPC (default: the "
+    "registered model's name for models:/ URIs, else the package directory's name).",
+)
+@click.option(
+    "--enable-mlserver",
+    is_flag=True,
+    default=None,
+    help="Answer as 'mlflow models serve --enable-mlserver' did: the V2 model is named "
+    "'mlflow-model' unless --model-name is given. The V2 routes are always on.",
+)
+@click.option(
+    "--grpc-port",
+    type=int,
+    default=None,
+    help="Also serve V2 over gRPC (GRPCInferenceService) on this port; needs "
+    "'modelpack[grpc]' (default: no gRPC).",
+)
 @quiet_option
 @handle_errors
 @click.pass_context
@@ -80,9 +100,13 @@ def serve(
     batching: bool | None,
     batch_max_rows: int | None,
     batch_wait_ms: float | None,
+    model_name: str | None,
+    enable_mlserver: bool | None,
+    grpc_port: int | None,
     quiet: bool,
 ) -> None:
-    """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
+    """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version, and the Open
+    Inference Protocol (KServe V2) under /v2 (and over gRPC with --grpc-port).
 
     Every option also reads MODELPACK_<NAME> (MODELPACK_PORT, ...); options win.
     MODELPACK_AUTH_TOKEN (or --auth-token-file) makes every route but the health probes and
@@ -102,6 +126,7 @@ def serve(
         batch_max_rows=batch_max_rows,
         batch_wait_ms=batch_wait_ms,
     )
+    overrides.update(model_name=model_name, enable_mlserver=enable_mlserver, grpc_port=grpc_port)
     if auth_token_file is not None:
         overrides["auth_token"] = _read_token(auth_token_file)
     if debug:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelpack.docker._process import Output, stream
-from modelpack.docker.context import PORT, BuildContext, installer_for, write_context
+from modelpack.docker.context import GRPC_PORT, PORT, BuildContext, installer_for, write_context
 from modelpack.errors import ImageBuildFailed
 from modelpack.settings import Settings
 
@@ -46,6 +46,8 @@ class BuildReport:
     """``name==version`` of every distribution in the image's environment."""
     seconds: float
     """Wall time of ``docker build``."""
+    ports: tuple[int, ...] = (PORT,)
+    """The ports the image serves on (REST, and gRPC when built with ``enable_mlserver``)."""
 
     def render(self) -> str:
         """The report as text for a terminal."""
@@ -58,7 +60,9 @@ class BuildReport:
                 f"  build:    {self.seconds:.1f} s",
                 f"  packages: {len(self.packages)}",
                 *(f"    {p}" for p in self.packages),
-                f"  run:      docker run --rm -p 127.0.0.1:{PORT}:{PORT} {self.image}",
+                "  run:      docker run --rm "
+                + "".join(f"-p 127.0.0.1:{p}:{p} " for p in self.ports)
+                + self.image,
             ]
         )
 
@@ -116,6 +120,7 @@ def build_image(
         flavor=context.flavor,
         packages=probe["packages"],
         seconds=seconds,
+        ports=(PORT, GRPC_PORT) if context.enable_mlserver else (PORT,),
     )
 
 
@@ -127,9 +132,10 @@ def build_docker(
     base_image: str | None = None,
     settings: Settings | None = None,
     env_manager: str = "local",
+    enable_mlserver: bool = False,
 ) -> BuildReport:
     """Write the context for ``model_uri`` in a temporary directory and build ``image`` from it
-    (``env_manager``: see ``write_context``)."""
+    (``env_manager``, ``enable_mlserver``: see ``write_context``)."""
     installer_for(env_manager)  # an unusable manager fails before docker is looked for
     docker = find_docker()  # before minutes of downloads, not after
     with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as tmp:
@@ -140,6 +146,7 @@ def build_docker(
             output=output,
             settings=settings,
             env_manager=env_manager,
+            enable_mlserver=enable_mlserver,
         )
         return build_image(context, image, output, docker)
 

@@ -2,9 +2,10 @@
 
 The Dockerfile is rendered by a pure function. The image is two stages on the same base: the first
 installs every wheel into a venv without network, the second copies that venv, adds the model and
-a non-root user, and runs ``modelpack serve`` on 0.0.0.0:8080. Unlike MLflow's image there is no
-nginx, Java, pyenv or conda, nothing is installed at container start, and the wheels do not stay in
-a layer of the final image.
+a non-root user, and runs ``modelpack serve`` on 0.0.0.0:8080 (and, built with
+``enable_mlserver``, V2 over gRPC on 8081, as MLServer's images do). Unlike MLflow's image there
+is no nginx, Java, pyenv or conda, nothing is installed at container start, and the wheels do not
+stay in a layer of the final image.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from modelpack.uris import resolve
 
 __all__ = [
     "CONTEXT_ENTRIES",
+    "GRPC_PORT",
+    "GRPC_REQUIREMENTS",
     "INSTALLERS",
     "MODEL_DIR",
     "PORT",
@@ -50,6 +53,11 @@ MODEL_DIR = "/opt/ml/model"
 VENV_DIR = "/opt/modelpack"
 """The virtual environment every wheel is installed into."""
 PORT = 8080
+GRPC_PORT = 8081
+"""The gRPC port of images built with ``enable_mlserver`` (MLServer's default)."""
+GRPC_REQUIREMENTS = ("grpcio>=1.60", "protobuf>=4.25")
+"""What the gRPC server needs in the image: pyproject's ``grpc`` extra, which the wheel of
+modelpack packed from its installed files may not declare (an editable checkout)."""
 USER_ID = 10001
 """Numeric, so that ``runAsNonRoot`` admission checks can verify it without a passwd lookup."""
 CONTEXT_ENTRIES = ("Dockerfile", "model", "wheels")
@@ -70,6 +78,8 @@ class BuildContext:
     wheels: list[Wheel]
     installer: str = "pip"
     """What installs the wheels in the image: ``pip`` or ``uv`` (``installer_for``)."""
+    enable_mlserver: bool = False
+    """The image serves as ``mlflow models serve --enable-mlserver`` did, gRPC included."""
 
 
 def default_base_image(python_version: str) -> str:
@@ -93,16 +103,22 @@ def image_python_version(package: Path, meta: Model) -> str | None:
     return None
 
 
-def entrypoint_script() -> str:
+def entrypoint_script(enable_mlserver: bool = False) -> str:
     """The shell line the container runs: workers default to the CPU count, then exec the server.
 
     ``exec`` makes the server PID 1, so ``docker stop``'s SIGTERM reaches it directly; the other
     settings (``MODELPACK_TIMEOUT``, ``MODELPACK_MAX_BODY_BYTES``, ...) are read by ``serve``
-    itself, and arguments given to ``docker run IMAGE ...`` are appended to the command.
+    itself, and arguments given to ``docker run IMAGE ...`` are appended to the command. With
+    ``enable_mlserver``, ``MODELPACK_GRPC_PORT`` defaults to ``GRPC_PORT`` and the server runs
+    with ``--enable-mlserver`` (the V2 model is ``mlflow-model`` unless MODELPACK_MODEL_NAME).
     """
+    grpc = f'export MODELPACK_GRPC_PORT="${{MODELPACK_GRPC_PORT:-{GRPC_PORT}}}"; '
     return (
         'export MODELPACK_WORKERS="${MODELPACK_WORKERS:-$(nproc)}"; '
-        f'exec modelpack serve -m {MODEL_DIR} -h 0.0.0.0 -p {PORT} "$@"'
+        + (grpc if enable_mlserver else "")
+        + f"exec modelpack serve -m {MODEL_DIR} -h 0.0.0.0 -p {PORT}"
+        + (" --enable-mlserver" if enable_mlserver else "")
+        + ' "$@"'
     )
 
 
@@ -122,16 +138,22 @@ def installer_for(env_manager: str) -> str:
 
 
 def render_dockerfile(
-    base_image: str, labels: Mapping[str, str] | None = None, installer: str = "pip"
+    base_image: str,
+    labels: Mapping[str, str] | None = None,
+    installer: str = "pip",
+    *,
+    enable_mlserver: bool = False,
 ) -> str:
     """The Dockerfile for a context holding ``model/`` and ``wheels/``.
 
     ``installer`` ``pip``: the venv's own pip installs the wheels; ``uv``: uv (its wheel in
     ``wheels/tools/``, installed into a throwaway venv of the first stage) creates the venv and
-    installs them. Only classic Dockerfile syntax is used, so the legacy builder, BuildKit,
-    buildah and kaniko all build it.
+    installs them. ``enable_mlserver`` exposes ``GRPC_PORT`` too and serves gRPC on it. Only
+    classic Dockerfile syntax is used, so the legacy builder, BuildKit, buildah and kaniko all
+    build it.
     """
-    entrypoint = json.dumps(["/bin/sh", "-c", entrypoint_script(), "modelpack"])
+    entrypoint = json.dumps(["/bin/sh", "-c", entrypoint_script(enable_mlserver), "modelpack"])
+    ports = f"{PORT} {GRPC_PORT}" if enable_mlserver else f"{PORT}"
     healthcheck = json.dumps(
         [
             "python",
@@ -155,7 +177,7 @@ def render_dockerfile(
         f"ENV PATH={VENV_DIR}/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1",
         f"USER {USER_ID}:{USER_ID}",
         "WORKDIR /home/modelpack",
-        f"EXPOSE {PORT}",
+        f"EXPOSE {ports}",
         f"HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD {healthcheck}",
     ]
     if labels:
@@ -198,6 +220,7 @@ def write_context(
     output: Output = lambda line: None,
     settings: Settings | None = None,
     env_manager: str = "local",
+    enable_mlserver: bool = False,
 ) -> BuildContext:
     """Write the build context for the package at ``model_uri`` into ``directory``.
 
@@ -205,7 +228,9 @@ def write_context(
     replaced). The wheels are downloaded by pip for the package's Python ``major.minor``.
     ``env_manager`` decides what installs them in the image (``installer_for``).
     ``settings`` are used to resolve a remote ``model_uri`` (tracking server, cache) and to
-    check the package's manifest and signature, as loading does.
+    check the package's manifest and signature, as loading does. ``enable_mlserver``: the image
+    serves as ``mlflow models serve --enable-mlserver`` did, with V2 over gRPC on ``GRPC_PORT``
+    (its wheels include grpcio and protobuf).
     """
     from modelpack._version import __version__
     from modelpack.flavors import registry
@@ -225,7 +250,8 @@ def write_context(
 
     _prepare(directory)
     _copy_package(package, directory / "model")
-    wheels = build_wheelhouse(package, directory / "wheels", python_version, output)
+    extra = GRPC_REQUIREMENTS if enable_mlserver else ()
+    wheels = build_wheelhouse(package, directory / "wheels", python_version, output, extra=extra)
     if installer == "uv":
         download_uv(directory / "wheels" / TOOLS_DIR, python_version, output)
     labels = {
@@ -235,9 +261,9 @@ def write_context(
     }
     if meta.model_uuid:
         labels["io.modelpack.model-uuid"] = str(meta.model_uuid)
-    dockerfile = render_dockerfile(base, labels, installer)
+    dockerfile = render_dockerfile(base, labels, installer, enable_mlserver=enable_mlserver)
     (directory / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-    return BuildContext(directory, base, python_version, flavor, wheels, installer)
+    return BuildContext(directory, base, python_version, flavor, wheels, installer, enable_mlserver)
 
 
 def _prepare(directory: Path) -> None:

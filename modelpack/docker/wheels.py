@@ -15,6 +15,7 @@ import platform
 import re
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,15 +123,21 @@ def _metadata(dist: md.Distribution) -> str:
 
 
 def build_wheelhouse(
-    package: Path, dest: Path, python_version: str, output: Output, machine: str | None = None
+    package: Path,
+    dest: Path,
+    python_version: str,
+    output: Output,
+    machine: str | None = None,
+    extra: Sequence[str] = (),
 ) -> list[Wheel]:
-    """Fill ``dest`` with modelpack and the package's ``requirements.txt``, with dependencies.
+    """Fill ``dest`` with modelpack, ``extra`` requirements (``grpcio>=1.60``) and the package's
+    ``requirements.txt``, with dependencies.
 
     ``python_version`` is the image's ``major.minor``; wheels are chosen for CPython of that
     version on manylinux (glibc ``GLIBC``) for ``machine`` (default: this machine's).
     """
     dest.mkdir(parents=True, exist_ok=True)
-    wanted = [str(pack_modelpack(dest))]
+    wanted = [str(pack_modelpack(dest)), *extra]
     requirements = package / "requirements.txt"
     if requirements.is_file():
         wanted += ["-r", str(requirements)]

@@ -1,11 +1,12 @@
 """The HTTP app: the routes, and one error handler for every failure.
 
 ``/invocations`` (MLflow's scoring route, ``invocations``) sits beside ``/ping``, ``/health`` and
-``/version``. Every failure, 404 and 405 included, is answered with MLflow's JSON error envelope
-by the handlers at the bottom: a 4xx (and a 503 for a full queue) is logged in one INFO line, a
-5xx at ERROR with its traceback and its request id in the body. Around the routes sit two ASGI
-middlewares of their own modules: request ids (``request_id``) and, when a token is set, bearer
-auth (``auth``).
+``/version``, and the Open Inference Protocol's routes under ``/v2`` (``v2``). Every failure, 404
+and 405 included, is answered with MLflow's JSON error envelope (V2's ``{"error": ...}`` under
+``/v2``) by the handlers at the bottom: a 4xx (and a 503 for a full queue) is logged in one INFO
+line, a 5xx at ERROR with its traceback and its request id in the body. Around the routes sit
+two ASGI middlewares of their own modules: request ids (``request_id``) and, when a token is
+set, bearer auth (``auth``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from starlette.types import ASGIApp
 
 from modelpack._version import __version__
 from modelpack.errors import ModelpackError, Overloaded, PredictionFailed, RequestTimeout
+from modelpack.serving._v2_service import V2Service
 from modelpack.serving.auth import BearerAuth
 from modelpack.serving.invocations import Invocations
 from modelpack.serving.request_id import RequestId, current_request_id
 from modelpack.serving.runtime import Runtime
+from modelpack.serving.v2 import V2_ENDPOINTS, error_body, is_v2_path, v2_routes
 from modelpack.settings import Settings
 
 __all__ = ["create_app"]
@@ -58,7 +61,7 @@ def create_app(model: Any, settings: Settings, runtime: Runtime | None = None) -
 
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ModelpackError)
-        return _error_response(exc, settings.debug)
+        return _error_response(exc, settings.debug, v2=is_v2_path(request.url.path))
 
     app: ASGIApp = Starlette(
         routes=[
@@ -66,6 +69,7 @@ def create_app(model: Any, settings: Settings, runtime: Runtime | None = None) -
             Route("/health", ping, methods=["GET"]),
             Route("/version", version_endpoint, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
+            *v2_routes(V2Service(runtime)),
         ],
         exception_handlers={
             ModelpackError: on_error,
@@ -78,7 +82,7 @@ def create_app(model: Any, settings: Settings, runtime: Runtime | None = None) -
     return RequestId(app)
 
 
-def _error_response(exc: ModelpackError, debug: bool) -> Response:
+def _error_response(exc: ModelpackError, debug: bool, v2: bool = False) -> Response:
     body = exc.to_dict()
     headers = None
     if exc.status_code >= 500:
@@ -106,9 +110,12 @@ def _error_response(exc: ModelpackError, debug: bool) -> Response:
             _log.error(*line, exc_info=exc)
     if debug and (isinstance(exc, PredictionFailed) or exc.status_code >= 500):
         body["stack_trace"] = "".join(traceback.format_exception(exc.__cause__ or exc))
-    return Response(
-        orjson.dumps(body), status_code=exc.status_code, headers=headers, media_type=_JSON
-    )
+    if v2:  # V2's format: {"error": "..."} (a stack trace beside it when debugging)
+        extra = {k: body[k] for k in ("request_id", "stack_trace") if k in body}
+        content = error_body(exc.message, **extra)
+    else:
+        content = orjson.dumps(body)
+    return Response(content, status_code=exc.status_code, headers=headers, media_type=_JSON)
 
 
 class _OverloadLog:
@@ -145,7 +152,9 @@ _HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path if len(request.url.path) <= 100 else request.url.path[:97] + "..."
-    if exc.status_code == 404:
+    if exc.status_code == 404 and is_v2_path(request.url.path):
+        message = f"no endpoint at {path}; the V2 endpoints are {V2_ENDPOINTS}"
+    elif exc.status_code == 404:
         message = f"no endpoint at {path}; the endpoints are /invocations, /ping, /health, /version"
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
@@ -154,18 +163,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = str(exc.detail)
     body = {"error_code": _HTTP_CODES.get(exc.status_code, "BAD_REQUEST"), "message": message}
     _log_refusal(exc.status_code, body["error_code"], message)
-    return Response(
-        orjson.dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=_JSON
-    )
+    content = error_body(message) if is_v2_path(request.url.path) else orjson.dumps(body)
+    return Response(content, status_code=exc.status_code, headers=exc.headers, media_type=_JSON)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # The server logs the traceback after this response (starlette re-raises), never sends it.
     request_id = current_request_id()
     _log.error("500 INTERNAL_ERROR: unhandled %s [request %s]", type(exc).__name__, request_id)
-    body = {
-        "error_code": "INTERNAL_ERROR",
-        "message": "internal server error; see the server log",
-        "request_id": request_id,
-    }
+    message = "internal server error; see the server log"
+    if is_v2_path(request.url.path):
+        return Response(error_body(message, request_id=request_id), 500, media_type=_JSON)
+    body = {"error_code": "INTERNAL_ERROR", "message": message, "request_id": request_id}
     return Response(orjson.dumps(body), status_code=500, media_type=_JSON)

@@ -2,8 +2,9 @@
 
 Every route needs ``Authorization: Bearer <token>`` except ``OPEN_PATHS`` (the health probes,
 which orchestrators call without credentials, and ``/metrics``, which scrapers do). Refusals are
-MLflow's JSON error envelope with status 401 and ``WWW-Authenticate: Bearer`` (RFC 6750). The
-token is compared in constant time and never written to a log, a message or a repr.
+MLflow's JSON error envelope (V2's ``{"error": ...}`` under ``/v2``) with status 401 and
+``WWW-Authenticate: Bearer`` (RFC 6750). The token is compared in constant time and never
+written to a log, a message or a repr.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class BearerAuth:
             error.message,
             current_request_id(),
         )
-        body = orjson.dumps(error.to_dict())
+        v2 = scope["path"] == "/v2" or scope["path"].startswith("/v2/")
+        body = orjson.dumps({"error": error.message} if v2 else error.to_dict())
         challenge = _WRONG_TOKEN if sent is not None else _NO_TOKEN
         await send(
             {

@@ -2,12 +2,15 @@
 
 The model is loaded once, before the socket is bound; with ``--workers N`` the loaded process
 forks N workers that share it (see ``_supervisor``). Each worker starts its engine and warms up
-on the package's serving example. SIGTERM and SIGINT stop a worker gracefully: it stops accepting,
-finishes what it can within ``graceful_timeout`` seconds, answers the rest with 503, and exits 0.
+on the package's serving example. With ``--grpc-port`` the parent reserves that port too, and
+each worker serves V2 over gRPC on it from its own event loop (``grpc``), started after the
+fork. SIGTERM and SIGINT stop a worker gracefully: it stops accepting, finishes what it can
+within ``graceful_timeout`` seconds, answers the rest with 503, and exits 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import signal
@@ -37,6 +40,8 @@ def check(settings: Settings) -> None:
         raise InvalidArgument(f"--workers must be at least 1, got {settings.workers}")
     if not 0 <= settings.port <= 65535:
         raise InvalidArgument(f"--port must be between 0 and 65535, got {settings.port}")
+    if settings.grpc_port is not None and not 0 <= settings.grpc_port <= 65535:
+        raise InvalidArgument(f"--grpc-port must be between 0 and 65535, got {settings.grpc_port}")
     if settings.timeout <= 0:
         raise InvalidArgument(
             f"--timeout must be a positive number of seconds, got {settings.timeout:g}"
@@ -109,25 +114,38 @@ def _bind(settings: Settings) -> socket.socket:
 
 def serve(model_uri: str, settings: Settings) -> None:
     """Serve the package at ``model_uri`` until SIGINT or SIGTERM."""
+    check(settings)
+    _configure_logging(settings)
+    settings = _with_identity(model_uri, settings)
+    reserved = _reserve_grpc(settings)  # before the slow part: a taken port fails at once
+    try:
+        _serve(model_uri, settings, reserved)
+    finally:
+        if reserved is not None:
+            reserved.close()
+
+
+def _serve(model_uri: str, settings: Settings, reserved: socket.socket | None) -> None:
     from modelpack.pyfunc import load_model
     from modelpack.serving.app import create_app
     from modelpack.serving.runtime import Runtime
 
-    check(settings)
-    _configure_logging(settings)
     model = load_model(model_uri, settings=settings)  # once, before any worker exists
     _log.info("loaded %s model from %s", model.flavor_name, model_uri)
     runtime = Runtime(model, settings)  # starts nothing: threads do not survive a fork
     app = create_app(model, settings, runtime)
+    grpc_port = reserved.getsockname()[1] if reserved is not None else None
     sock = _bind(settings)
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     _log.info(
         "serving on http://%s:%d with %d worker(s) (Ctrl+C to stop)", host, port, settings.workers
     )
+    if grpc_port is not None:
+        _log.info("serving gRPC (Open Inference Protocol) on %s:%d", host, grpc_port)
 
     def run_worker() -> int:
-        return _run_worker(app, runtime, settings, sock, port)
+        return _run_worker(app, runtime, settings, sock, port, grpc_port)
 
     if settings.workers == 1:
         status = run_worker()
@@ -140,18 +158,81 @@ def serve(model_uri: str, settings: Settings) -> None:
         raise SystemExit(status)
 
 
+def _reserve_grpc(settings: Settings) -> socket.socket | None:
+    """The gRPC port, held for the workers (see ``grpc.reserve_port``); None without gRPC."""
+    if settings.grpc_port is None:
+        return None
+    _require_grpc()
+    from modelpack.serving.grpc import reserve_port
+
+    return reserve_port(settings.host, settings.grpc_port)  # no grpc in the parent
+
+
+def _with_identity(model_uri: str, settings: Settings) -> Settings:
+    """``settings`` with the V2 name and version the URI gives, where none is set."""
+    from modelpack.serving._v2_service import identity_from_uri
+
+    name, version = identity_from_uri(model_uri)
+    changes: dict[str, str] = {}
+    if settings.model_name is None and not settings.enable_mlserver and name:
+        changes["model_name"] = name
+    if settings.model_version is None and version:
+        changes["model_version"] = version
+    return settings.replace(**changes) if changes else settings
+
+
+def _require_grpc() -> None:
+    """Refuse ``--grpc-port`` without the grpc extra (checked without importing grpc)."""
+    from modelpack.errors import MissingDependency
+
+    for module in ("grpc", "google.protobuf"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise MissingDependency(
+                f"--grpc-port needs {module.split('.')[0]}: pip install 'modelpack[grpc]'"
+            )
+
+
 def _run_worker(
-    app: Any, runtime: Runtime, settings: Settings, sock: socket.socket, port: int
+    app: Any,
+    runtime: Runtime,
+    settings: Settings,
+    sock: socket.socket,
+    port: int,
+    grpc_port: int | None = None,
 ) -> int:
     """One worker: start the engine, warm up, serve until a signal; its exit status."""
     import uvicorn
 
     runtime.start()
+    grpc_server: Any = None
 
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             runtime.begin_shutdown(settings.graceful_timeout)
             super().handle_exit(sig, frame)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            nonlocal grpc_server
+            await super().startup(sockets)
+            if grpc_port is not None and not self.should_exit:
+                # Here, in the worker and on its loop: gRPC must not start before the fork.
+                from modelpack.serving._v2_service import V2Service
+                from modelpack.serving.grpc._server import GrpcServer
+
+                grpc_server = GrpcServer(V2Service(runtime), settings.host, grpc_port)
+                await grpc_server.start()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            if grpc_server is None:
+                await super().shutdown(sockets)
+                return
+            await asyncio.gather(
+                grpc_server.stop(settings.graceful_timeout), super().shutdown(sockets)
+            )
 
     server = _Server(uvicorn_config(app, settings, port=port))
     # uvicorn re-raises the signal it caught once it has shut down, which would end the process

@@ -9,5 +9,6 @@ in a cache, one directory per resolved artifact.
 from __future__ import annotations
 
 from modelpack.uris._resolve import SCHEMES, resolve
+from modelpack.uris._tracking import Reference, parse
 
-__all__ = ["SCHEMES", "resolve"]
+__all__ = ["SCHEMES", "Reference", "parse", "resolve"]

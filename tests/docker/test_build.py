@@ -92,3 +92,21 @@ def test_build_report_renders_size_base_python_and_packages() -> None:
         "    scikit-learn==1.9.1\n"
         "  run:      docker run --rm -p 127.0.0.1:8080:8080 wine:1"
     )
+
+
+def test_build_report_of_an_enable_mlserver_image_publishes_grpc_too() -> None:
+    report = BuildReport(
+        image="wine:1",
+        image_id="sha256:0123456789abcdef0123",
+        size_bytes=1,
+        base_image="python:3.11-slim",
+        python_version="3.11.2",
+        flavor="sklearn",
+        packages=[],
+        seconds=1.0,
+        ports=(8080, 8081),
+    )
+
+    assert report.render().splitlines()[-1] == (
+        "  run:      docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 wine:1"
+    )

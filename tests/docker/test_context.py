@@ -79,6 +79,21 @@ def test_generate_dockerfile_with_conda_is_refused_in_one_line(
     assert not (tmp_path / "ctx").exists()
 
 
+def test_enable_mlserver_dockerfile_matches_its_golden_file() -> None:
+    """--enable-mlserver changes two lines of the default: gRPC's port 8081 is exposed and the
+    server runs with --enable-mlserver and MODELPACK_GRPC_PORT (8081 unless set)."""
+    labels = {
+        "io.modelpack.flavor": "sklearn",
+        "io.modelpack.model-uuid": "0123456789abcdef0123456789abcdef",
+        "io.modelpack.python": "3.11",
+        "io.modelpack.version": "0.1.0",
+    }
+
+    rendered = render_dockerfile("python:3.11-slim", labels, enable_mlserver=True)
+
+    assert rendered == (GOLDEN / "sklearn-python-3.11-slim-mlserver.Dockerfile").read_text()
+
+
 def test_custom_base_image_is_used_by_both_stages() -> None:
     lines = render_dockerfile("registry.example.com/ml/python:3.12-slim").splitlines()
 
@@ -119,12 +134,15 @@ def test_image_python_version(
     assert image_python_version(package, Model.load(package)) == expected
 
 
-def _run_entrypoint(tmp_path: Path, env: dict[str, str], *args: str) -> str:
+def _run_entrypoint(
+    tmp_path: Path, env: dict[str, str], *args: str, enable_mlserver: bool = False
+) -> str:
     # A stand-in `modelpack` on PATH that shows how the real one would be called.
     fake = tmp_path / "modelpack"
-    fake.write_text('#!/bin/sh\necho "workers=$MODELPACK_WORKERS pid=$$ args=$*"\n')
+    show = "grpc=$MODELPACK_GRPC_PORT " if enable_mlserver else ""
+    fake.write_text(f'#!/bin/sh\necho "workers=$MODELPACK_WORKERS pid=$$ {show}args=$*"\n')
     fake.chmod(0o755)
-    script = f'echo "shell=$$"; {entrypoint_script()}'
+    script = f'echo "shell=$$"; {entrypoint_script(enable_mlserver)}'
     result = subprocess.run(
         ["/bin/sh", "-c", script, "modelpack", *args],
         env={"PATH": f"{tmp_path}:/usr/bin:/bin", **env},
@@ -153,6 +171,19 @@ def test_entrypoint_keeps_modelpack_workers_from_the_environment(tmp_path: Path)
     called = _run_entrypoint(tmp_path, {"MODELPACK_WORKERS": "3"})
 
     assert called == "workers=3 args=serve -m /opt/ml/model -h 0.0.0.0 -p 8080"
+
+
+def test_enable_mlserver_entrypoint_serves_grpc_on_8081_unless_told_otherwise(
+    tmp_path: Path,
+) -> None:
+    default = _run_entrypoint(tmp_path, {"MODELPACK_WORKERS": "2"}, enable_mlserver=True)
+    chosen = _run_entrypoint(
+        tmp_path, {"MODELPACK_WORKERS": "2", "MODELPACK_GRPC_PORT": "9000"}, enable_mlserver=True
+    )
+
+    serve = "serve -m /opt/ml/model -h 0.0.0.0 -p 8080 --enable-mlserver"
+    assert default == f"workers=2 grpc=8081 args={serve}"
+    assert chosen == f"workers=2 grpc=9000 args={serve}"
 
 
 # -- generate-dockerfile (pip downloads the wheels; no Docker daemon) ---------------------------
@@ -271,6 +302,28 @@ def test_wheelhouse_honours_the_model_pins(
     versions = {wheel.name: wheel.version for wheel in list_wheels(out / "wheels")}
 
     assert {name: versions[name] for name in pins} == pins
+
+
+@pytest.mark.slow
+def test_generate_dockerfile_enable_mlserver_adds_grpc_to_the_image(
+    tmp_path: Path, sklearn_package: Path
+) -> None:
+    out = tmp_path / "ctx"
+
+    result = CliRunner().invoke(
+        main,
+        ["generate-dockerfile", "-m", str(sklearn_package), "-d", str(out), "--enable-mlserver"],
+    )
+
+    assert result.exit_code == 0, result.output
+    dockerfile = (out / "Dockerfile").read_text()
+    assert "EXPOSE 8080 8081" in dockerfile.splitlines()
+    assert "--enable-mlserver" in dockerfile
+    requirements = (sklearn_package / "requirements.txt").read_text().split()
+    names = {wheel.name for wheel in list_wheels(out / "wheels")}
+    assert names == _closure(
+        out / "wheels", [*requirements, "modelpack", "grpcio>=1.60", "protobuf>=4.25"]
+    )
 
 
 def test_generate_dockerfile_refuses_a_directory_with_other_files(

@@ -15,9 +15,11 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from private_dockerd import Container, Image, PrivateDockerd, run_container
 
 import modelpack
+from modelpack.cli import main
 from modelpack.docker import BuildContext, build_image
 from modelpack.errors import ImageBuildFailed
 
@@ -137,3 +139,54 @@ def test_a_failing_build_is_reported_in_one_line(
     assert str(caught.value).startswith("docker build failed with exit status ")
     assert "\n" not in str(caught.value)
     assert "step output" in streamed
+
+
+def test_enable_mlserver_image_serves_v2_over_grpc_on_8081(
+    dockerd: PrivateDockerd, sklearn_package: Path, wine_frame: pd.DataFrame
+) -> None:
+    """``build-docker --enable-mlserver``: port 8081 is exposed and answers V2 over gRPC, and
+    the model is ``mlflow-model``, as ``mlflow models serve --enable-mlserver`` named it."""
+    tg = pytest.importorskip("tritonclient.grpc")
+    name = "modelpack-test/wine-mlserver"
+    result = CliRunner().invoke(
+        main,
+        ["build-docker", "-m", str(sklearn_package), "-n", name, "--enable-mlserver"],
+        env={"DOCKER_HOST": dockerd.host},
+    )
+    assert result.exit_code == 0, result.output
+    exposed = dockerd.docker("image", "inspect", "--format", "{{json .Config.ExposedPorts}}", name)
+    cid = dockerd.docker(
+        "run", "--detach", "--network", dockerd.network,
+        "--publish", "127.0.0.1::8080", "--publish", "127.0.0.1::8081", name,
+    ).strip()  # fmt: skip
+    try:
+        rest, grpc = (
+            dockerd.docker("port", cid, f"{p}/tcp").split()[0].rsplit(":", 1)[1]
+            for p in (8080, 8081)
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{rest}/v2/health/ready", timeout=2).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        frame = wine_frame.head(4)
+        inputs = []
+        for column in frame.columns:
+            tensor = tg.InferInput(column, [len(frame)], "FP64")
+            tensor.set_data_from_numpy(frame[column].to_numpy())
+            inputs.append(tensor)
+        client = tg.InferenceServerClient(f"127.0.0.1:{grpc}")
+        ready = client.is_model_ready("mlflow-model")
+        answer = client.infer("mlflow-model", inputs).as_numpy("output-0")
+        client.close()
+    finally:
+        logs = dockerd.logs(cid)
+        dockerd.docker("rm", "--force", cid, check=False)
+
+    assert json.loads(exposed) == {"8080/tcp": {}, "8081/tcp": {}}
+    assert ready, logs[-3000:]
+    expected = modelpack.load_model(sklearn_package).predict(frame)
+    np.testing.assert_array_equal(answer, expected)

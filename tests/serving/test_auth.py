@@ -96,9 +96,19 @@ def test_health_probes_and_metrics_are_open(guarded: AppClient) -> None:
     for path in ("/ping", "/health"):
         assert guarded.get(path).status_code == 200
         assert guarded.head(path).status_code == 200
+    # V2's probes answer without a token (ready is 503 here: this app's model never warms up).
+    assert guarded.get("/v2/health/live").status_code == 200
+    assert guarded.get("/v2/health/ready").status_code == 503
     # The probes and /metrics still to come answer 404, not 401, without a token.
-    for path in sorted(OPEN_PATHS - {"/ping", "/health"}):
+    for path in sorted(OPEN_PATHS - {"/ping", "/health", "/v2/health/live", "/v2/health/ready"}):
         assert guarded.get(path).status_code == 404, path
+
+
+def test_v2_routes_refuse_in_v2s_error_format(guarded: AppClient) -> None:
+    response = guarded.get("/v2/models/m")
+
+    assert (response.status_code, response.json()) == (401, {"error": NO_TOKEN["message"]})
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_head_and_options_without_the_token(guarded: AppClient) -> None:
