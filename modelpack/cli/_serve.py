@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def serve(
     With --env-manager uv, virtualenv or conda the server runs in an environment built from
     the package's requirements (built once, then reused from MODELPACK_CACHE_DIR/envs).
     """
-    from modelpack.serving.server import check
+    from modelpack.serving.server import check, with_identity
     from modelpack.serving.server import serve as run_server
 
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
@@ -131,8 +132,16 @@ def serve(
         overrides["auth_token"] = _read_token(auth_token_file)
     if debug:
         overrides.update(debug=True, log_level="debug")
-    settings = Settings.from_env(**overrides)
+    # The V2 name and version come from the URI the user gave (models:/NAME/N), not from the
+    # local path it resolves to; a re-run inside another environment reads them from its own.
+    settings = with_identity(model_uri, Settings.from_env(**overrides))
     check(settings)  # before an environment is built, not after
+    for field, value in (
+        ("MODEL_NAME", settings.model_name),
+        ("MODEL_VERSION", settings.model_version),
+    ):
+        if value is not None:
+            os.environ.setdefault(f"MODELPACK_{field}", value)
     run_server(enter_environment(ctx, env_manager, model_uri, settings, quiet), settings)
 
 

@@ -24,7 +24,7 @@ from modelpack.settings import Settings
 if TYPE_CHECKING:
     from modelpack.serving.runtime import Runtime
 
-__all__ = ["check", "serve", "uvicorn_config"]
+__all__ = ["check", "serve", "uvicorn_config", "with_identity"]
 
 _log = logging.getLogger("modelpack.serving")
 
@@ -116,7 +116,7 @@ def serve(model_uri: str, settings: Settings) -> None:
     """Serve the package at ``model_uri`` until SIGINT or SIGTERM."""
     check(settings)
     _configure_logging(settings)
-    settings = _with_identity(model_uri, settings)
+    settings = with_identity(model_uri, settings)
     reserved = _reserve_grpc(settings)  # before the slow part: a taken port fails at once
     try:
         _serve(model_uri, settings, reserved)
@@ -168,7 +168,7 @@ def _reserve_grpc(settings: Settings) -> socket.socket | None:
     return reserve_port(settings.host, settings.grpc_port)  # no grpc in the parent
 
 
-def _with_identity(model_uri: str, settings: Settings) -> Settings:
+def with_identity(model_uri: str, settings: Settings) -> Settings:
     """``settings`` with the V2 name and version the URI gives, where none is set."""
     from modelpack.serving._v2_service import identity_from_uri
 
