@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,12 +68,18 @@ quiet_option = click.option(
 
 
 def enter_environment(
-    ctx: click.Context, env_manager: str, model_uri: str, settings: Settings, quiet: bool
+    ctx: click.Context,
+    env_manager: str,
+    model_uri: str,
+    settings: Settings,
+    quiet: bool,
+    child_env: Mapping[str, str] | None = None,
 ) -> str:
     """The local path of the package, once this environment can run it (``local``).
 
     Any other manager: find or build the package's environment, then run this same command
-    inside it with ``--env-manager local`` (the process is replaced; this never returns).
+    inside it with ``--env-manager local`` (the process is replaced; this never returns),
+    with ``child_env`` added to its environment variables.
     """
     from modelpack.envs import check_local, exec_in, prepare_env
     from modelpack.uris import resolve
@@ -86,7 +92,7 @@ def enter_environment(
     env = prepare_env(
         package, env_manager, settings, environ=os.environ, output=_silent if quiet else progress
     )
-    exec_in(env, child_args(ctx, package))
+    exec_in(env, child_args(ctx, package), child_env)
 
 
 def child_args(ctx: click.Context, package: Path) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -136,13 +135,16 @@ def serve(
     # local path it resolves to; a re-run inside another environment reads them from its own.
     settings = with_identity(model_uri, Settings.from_env(**overrides))
     check(settings)  # before an environment is built, not after
-    for field, value in (
-        ("MODEL_NAME", settings.model_name),
-        ("MODEL_VERSION", settings.model_version),
-    ):
-        if value is not None:
-            os.environ.setdefault(f"MODELPACK_{field}", value)
-    run_server(enter_environment(ctx, env_manager, model_uri, settings, quiet), settings)
+    identity = {
+        f"MODELPACK_{field}": value
+        for field, value in (
+            ("MODEL_NAME", settings.model_name),
+            ("MODEL_VERSION", settings.model_version),
+        )
+        if value is not None
+    }
+    package = enter_environment(ctx, env_manager, model_uri, settings, quiet, identity)
+    run_server(package, settings)
 
 
 def _read_token(path: str) -> str:

@@ -197,13 +197,16 @@ def _verify(package: Path, settings: Settings) -> None:
     verify_package(package, settings)
 
 
-def exec_in(env: Environment, args: Sequence[str]) -> NoReturn:
+def exec_in(
+    env: Environment, args: Sequence[str], extra_env: Mapping[str, str] | None = None
+) -> NoReturn:
     """Replace this process by ``python -m modelpack ARGS`` in ``env``: same process id, same
-    environment variables, same standard streams, so signals and exit codes are the server's."""
+    environment variables (plus ``extra_env``), same standard streams, so signals and exit
+    codes are the server's."""
     sys.stdout.flush()
     sys.stderr.flush()
     argv = [str(env.python), "-m", "modelpack", *args]
-    os.execv(argv[0], argv)
+    os.execve(argv[0], argv, {**os.environ, **(extra_env or {})})
 
 
 def _builder(manager: str, environ: Mapping[str, str], settings: Settings) -> Builder:

@@ -51,14 +51,18 @@ def reason(tail: list[str], status: int) -> str:
     starts = [i for i, line in enumerate(lines) if line.lower().startswith(("error:", "\u00d7"))]
     if not starts:
         return lines[-1] if lines else f"exit status {status}"
-    parts = []
+    parts: list[str] = []
     for line in lines[starts[-1] :]:
-        for prefix in _PREFIXES:
-            if line.lower().startswith(prefix):
-                line = line[len(prefix) :].strip()
-                break
+        prefix = next((p for p in _PREFIXES if line.lower().startswith(p)), None)
+        if prefix is None and parts:
+            # uv wraps its messages to the terminal's width (COLUMNS): a line without a
+            # prefix continues the one above it.
+            parts[-1] = f"{parts[-1]} {line}"
+            continue
+        line = line[len(prefix) :].strip() if prefix else line
         if line:
-            parts.append(line.rstrip(":"))
+            parts.append(line)
+    parts = [part.rstrip(":") for part in parts]
     return clip(": ".join(parts), 600)
 
 

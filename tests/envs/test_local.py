@@ -4,6 +4,7 @@ before anything is loaded."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,12 @@ def test_local_refuses_a_package_whose_requirement_is_missing_in_one_line(
     (tmp_path / "in.json").write_text(json.dumps(BODY))
     args = ["-i", str(tmp_path / "in.json")] if command == "predict" else ["-p", "0"]
 
+    before = dict(os.environ)
+
     result = CliRunner().invoke(main, [command, "-m", str(humane_package), *args])
 
     assert (result.exit_code, result.output) == (2, _missing_humanize(humane_package))
+    assert dict(os.environ) == before  # the command's settings stay in the command
 
 
 def test_check_local_raises_missing_dependency_naming_the_distribution(

@@ -183,6 +183,19 @@ def test_uvs_error_and_its_cause_become_one_line() -> None:
     )
 
 
+def test_uvs_lines_wrapped_to_the_terminal_width_are_joined_again() -> None:
+    wrapped = [  # uv pip install with COLUMNS=60
+        "Using Python 3.11.7 environment at: /tmp/env",
+        "error: No solution found when resolving dependencies",
+        "  cause: Because nonexistent-dist-xyz was not found",
+        "         in the package registry and you require",
+        "         nonexistent-dist-xyz==1, we can conclude that your",
+        "         requirements are unsatisfiable.",
+    ]
+
+    assert uv_reason(wrapped, 1) == uv_reason(UV_FAILURE, 1)
+
+
 def test_pips_first_error_is_the_reason() -> None:
     tail = [
         "Collecting nonexistent-dist-xyz==1",

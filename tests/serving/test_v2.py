@@ -838,7 +838,11 @@ def test_a_full_queue_is_a_503_with_retry_after(gate, route: str) -> None:
     assert statuses == [200, 200, 503]
     refused = next(r for r in responses if r.status_code == 503)
     assert refused.headers["retry-after"] == "1"
-    message = "the model is busy: 1 requests are already waiting (--max-queue); retry after 1 s"
+    # Refused at admission, before its body is read: one predicting and one waiting are
+    # --max-queue 1 + 1 in this worker.
+    message = (
+        "the model is busy: 2 requests are already in this worker (--max-queue); retry after 1 s"
+    )
     request_id = refused.headers["x-request-id"]
     assert refused.json() == (
         {"error": message, "request_id": request_id}
