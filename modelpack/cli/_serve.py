@@ -62,6 +62,23 @@ __all__ = ["serve"]
     default=None,
     help="How long an idle model waits for more requests to merge (default 0: never).",
 )
+@click.option(
+    "--metrics/--no-metrics",
+    default=None,
+    help="Prometheus metrics at /metrics, totals across workers (default on).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text (default) or one JSON object per line; each line about a request "
+    "carries its id.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="One log line per request: client, method, path, status, rows, duration (default off).",
+)
 @handle_errors
 def serve(
     model_uri: str,
@@ -76,8 +93,12 @@ def serve(
     batching: bool | None,
     batch_max_rows: int | None,
     batch_wait_ms: float | None,
+    metrics: bool | None,
+    log_format: str | None,
+    access_log: bool | None,
 ) -> None:
-    """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
+    """Serve a model over HTTP: POST /invocations, GET /ping, /health, /health/live,
+    /health/ready, /version, /metrics, /openapi.json and the model page at /.
 
     Every option also reads MODELPACK_<NAME> (MODELPACK_PORT, ...); options win.
     MODELPACK_AUTH_TOKEN (or --auth-token-file) makes every route but the health probes and
@@ -94,6 +115,7 @@ def serve(
         batch_max_rows=batch_max_rows,
         batch_wait_ms=batch_wait_ms,
     )
+    overrides.update(metrics=metrics, log_format=log_format, access_log=access_log)
     if auth_token_file is not None:
         overrides["auth_token"] = _read_token(auth_token_file)
     if debug:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from modelpack._logs import log_once
 from modelpack.errors import InvalidArgument, InvalidModel
 from modelpack.flavors._contract import (
     Predictor,
@@ -290,7 +291,12 @@ class _PythonPredictor:
         if self._with_params:
             kwargs["params"] = dict(params) if params else None
         elif params:
-            _log.warning("params %s ignored: the model's predict() takes no params", list(params))
+            log_once(
+                _log,
+                logging.WARNING,
+                "params %s ignored: the model's predict() takes no params",
+                sorted(params),
+            )
         if self._with_context:
             return self.model.predict(self._context, data, **kwargs)
         return self.model.predict(data, **kwargs)

@@ -92,12 +92,13 @@ def test_every_other_route_needs_the_token(guarded: AppClient) -> None:
     assert guarded.get("/version", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_health_probes_and_metrics_are_open(guarded: AppClient) -> None:
-    for path in ("/ping", "/health"):
-        assert guarded.get(path).status_code == 200
-        assert guarded.head(path).status_code == 200
-    # The probes and /metrics still to come answer 404, not 401, without a token.
-    for path in sorted(OPEN_PATHS - {"/ping", "/health"}):
+def test_health_probes_metrics_and_the_model_page_are_open(guarded: AppClient) -> None:
+    served = {"/ping", "/health", "/health/live", "/health/ready", "/metrics", "/openapi.json", "/"}
+    for path in sorted(served):
+        assert guarded.get(path).status_code == 200, path
+        assert guarded.head(path).status_code == 200, path
+    # The V2 probes still to come answer 404, not 401, without a token.
+    for path in sorted(OPEN_PATHS - served):
         assert guarded.get(path).status_code == 404, path
 
 
