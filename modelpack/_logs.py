@@ -15,15 +15,13 @@ import threading
 from contextvars import ContextVar, Token
 from typing import Any
 
-__all__ = ["current_request_id", "log_once", "reset_request_id", "set_request_id"]
+__all__ = ["LogOnce", "current_request_id", "log_once", "reset_request_id", "set_request_id"]
 
 _request_id: ContextVar[str | None] = ContextVar("modelpack_request_id", default=None)
 
 _MAX_CAUSES = 1000
-"""Distinct causes remembered per process: a client that sends a new unknown param name with
-each request must not grow the set without end. Past it, new causes are not logged."""
-_seen: set[tuple[str, int, str, str]] = set()
-_lock = threading.Lock()
+"""Distinct causes a ``LogOnce`` remembers: a client that sends a new unknown param name with each
+request must not grow the memory without end. Past it, new causes are not logged."""
 
 
 def current_request_id() -> str | None:
@@ -40,22 +38,36 @@ def reset_request_id(token: Token[str | None]) -> None:
     _request_id.reset(token)
 
 
+class LogOnce:
+    """Logs each distinct message (format and arguments) once; keep one per owner whose
+    warnings should be said once (a loaded model's predictor), or use ``log_once``."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, int, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def log(self, logger: logging.Logger, level: int, msg: str, *args: Any) -> None:
+        """``logger.log(level, msg, *args)`` the first time, and never again."""
+        if not logger.isEnabledFor(level):
+            return
+        key = (logger.name, level, msg, repr(args))
+        if key in self._seen:
+            return
+        with self._lock:
+            if key in self._seen or len(self._seen) >= _MAX_CAUSES:
+                return
+            self._seen.add(key)
+            last = len(self._seen) == _MAX_CAUSES
+        logger.log(level, msg, *args)
+        if last:
+            logger.log(level, "%d distinct warnings logged once each; no new ones are", _MAX_CAUSES)
+
+
+_process = LogOnce()
+
+
 def log_once(logger: logging.Logger, level: int, msg: str, *args: Any) -> None:
     """``logger.log(level, msg, *args)`` the first time this message is logged with these
     arguments in this process, and never again: for warnings that every request would repeat
     (params a model ignores, for one)."""
-    if not logger.isEnabledFor(level):
-        return
-    key = (logger.name, level, msg, repr(args))
-    if key in _seen:
-        return
-    with _lock:
-        if key in _seen:
-            return
-        if len(_seen) >= _MAX_CAUSES:
-            return
-        _seen.add(key)
-        last = len(_seen) == _MAX_CAUSES
-    logger.log(level, msg, *args)
-    if last:
-        logger.log(level, "%d distinct warnings logged once each; no new ones are", _MAX_CAUSES)
+    _process.log(logger, level, msg, *args)

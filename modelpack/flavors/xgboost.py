@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from modelpack._logs import log_once
+from modelpack._logs import LogOnce
 from modelpack.errors import InvalidArgument, InvalidModel, SignatureMismatch, first_line
 from modelpack.flavors._contract import (
     SavedFlavor,
@@ -146,6 +146,7 @@ class _XGBoostPredictor:
         self._names: list[str] | None = booster.feature_names
         params = inspect.signature(model.predict).parameters
         self._accepted = {n for n in params if n not in ("data", "X")}
+        self._once = LogOnce()
         # Trees: each row sums its own leaves in a fixed order, whatever else is in the call
         # (tests/flavors/test_xgboost.py checks merged calls against single ones).
         self.batch_exact = True
@@ -162,7 +163,7 @@ class _XGBoostPredictor:
         if dropped:
             # MLflow drops them too: callers may send params meant for others. Said once per
             # set of names, as a server would otherwise log it on every request.
-            log_once(
+            self._once.log(
                 _log,
                 logging.WARNING,
                 "params %s are not accepted by the XGBoost model; ignored",

@@ -138,7 +138,7 @@ def _openapi(runtime: Runtime) -> dict[str, Any]:
 def _page(runtime: Runtime) -> bytes:
     from modelpack.info import describe_package
     from modelpack.serving.openapi import csv_example
-    from modelpack.serving.page import render_page
+    from modelpack.serving.page import pretty_json, render_page
 
     summary = describe_package(runtime.model.path, runtime.settings)
     summary["name"] = runtime.model_name
@@ -147,7 +147,7 @@ def _page(runtime: Runtime) -> bytes:
     csv = None
     if raw is not None:
         parsed = orjson.loads(raw)
-        example = orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode()
+        example = pretty_json(parsed)
         csv = csv_example(parsed)
     return render_page(
         summary,

@@ -1,10 +1,11 @@
 """The server's log lines: text or JSON, each line about a request with the request's id.
 
-``configure(settings)`` sets up modelpack's loggers (and in JSON, uvicorn's, the root logger and
-Python warnings, so that every line on stderr is one JSON object) and returns the ``log_config``
-to give uvicorn. A filter on the handler stamps each record with the id of the request being
-served (``modelpack._logs``; the engine carries it into its prediction thread); the text format
-appends it as ``[request <id>]``, the JSON format has it as ``request_id``.
+``configure(settings)`` sets up modelpack's loggers and the root logger (where the model's own
+lines go; in JSON also uvicorn's and Python's warnings, so that every line on stderr is one JSON
+object) and returns the ``log_config`` to give uvicorn. A filter on the handler stamps each
+record with the id of the request being served (``modelpack._logs``; the engine carries it into
+its prediction thread); the text format appends it as ``[request <id>]``, the JSON format has it
+as ``request_id``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "request_id",
+    "color_message",  # uvicorn's message again, with terminal colours
 }
 
 
@@ -106,6 +108,9 @@ def configure(settings: Settings) -> dict[str, Any] | None:
     if not any(isinstance(h.formatter, TextFormatter) for h in modelpack.handlers):
         modelpack.addHandler(_handler(TextFormatter()))
         modelpack.propagate = False
+    root = logging.getLogger()
+    if not root.handlers:  # the model's own lines (WARNING and up), with the request's id
+        root.addHandler(_handler(TextFormatter()))
     from uvicorn.config import LOGGING_CONFIG
 
     return LOGGING_CONFIG

@@ -18,7 +18,7 @@ from typing import Any
 
 from modelpack.info import integrity_lines
 
-__all__ = ["render_page"]
+__all__ = ["pretty_json", "render_page"]
 
 
 def render_page(
@@ -39,7 +39,7 @@ def render_page(
         f"modelpack · <a href=openapi.json>OpenAPI</a>"
         + (" · <a href=metrics>metrics</a>" if metrics else "")
         + " · <a href=health/ready>ready?</a></p></header>",
-        _versions(summary),
+        _try_it(example, csv_example, auth),
         "<section><h2>Inputs</h2>"
         + _table(
             sig["inputs"], ["name", "type", "required", "shape"], "none: inputs are not checked"
@@ -51,6 +51,7 @@ def render_page(
         "<section><h2>Params</h2>"
         + _table(sig["params"], ["name", "type", "default", "shape"], "none")
         + "</section>",
+        _versions(summary),
         "<section><h2>Requirements</h2>"
         + (
             "<ul class=reqs>"
@@ -70,7 +71,6 @@ def render_page(
             else ""
         )
         + "</section>",
-        _try_it(example, csv_example, auth),
     ]
     page = _TEMPLATE.format(
         title=e(f"{name} · modelpack"),
@@ -80,6 +80,19 @@ def render_page(
         script=_SCRIPT,
     )
     return page.encode("utf-8")
+
+
+def pretty_json(value: Any, indent: str = "") -> str:
+    """JSON text indented by level, with lists of plain values kept on one line (a row of
+    the example reads as one line)."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k))}: {pretty_json(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        items = [inner + pretty_json(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    return json.dumps(value, separators=(", ", ": "))
 
 
 def _e(value: Any) -> str:
@@ -162,6 +175,7 @@ _TEMPLATE = """<!doctype html>
 <head>
 <meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
+<link rel=icon href="data:,">
 <title>{title}</title>
 <style>{style}</style>
 </head>
@@ -213,6 +227,23 @@ _SCRIPT = """
   var type = document.getElementById("type");
   var result = document.getElementById("result");
   var status = document.getElementById("status");
+  function pretty(value, indent) {
+    var inner = indent + "  ";
+    if (Array.isArray(value)) {
+      var nested = value.some(function (v) { return v !== null && typeof v === "object"; });
+      if (!nested) { return JSON.stringify(value).replace(/,/g, ", "); }
+      return "[\n" + value.map(function (v) { return inner + pretty(v, inner); }).join(",\n") +
+        "\n" + indent + "]";
+    }
+    if (value !== null && typeof value === "object") {
+      var keys = Object.keys(value);
+      if (!keys.length) { return "{}"; }
+      return "{\n" + keys.map(function (k) {
+        return inner + JSON.stringify(k) + ": " + pretty(value[k], inner);
+      }).join(",\n") + "\n" + indent + "}";
+    }
+    return JSON.stringify(value);
+  }
   function fill() {
     var text = type.value === "text/csv" ? examples.csv : examples.json;
     body.value = text || "";
@@ -231,7 +262,7 @@ _SCRIPT = """
       .then(function (response) {
         return response.text().then(function (text) {
           var shown = text;
-          try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* as sent */ }
+          try { shown = pretty(JSON.parse(text), ""); } catch (e) { /* shown as it came */ }
           var id = response.headers.get("X-Request-ID") || "";
           status.textContent = response.status + " " + (response.ok ? "OK" : "error") + " in " +
             Math.round(performance.now() - started) + " ms" + (id ? " \\u00b7 request " + id : "");

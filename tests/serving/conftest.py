@@ -178,7 +178,12 @@ def start_server() -> Iterator[object]:
     yield start
     for server in started:
         if server.process.poll() is None:
-            server.process.kill()
+            # SIGTERM first: with workers, killing the parent alone would leave them running.
+            server.process.send_signal(signal.SIGTERM)
+            try:
+                server.process.wait(30)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
         server.process.wait(30)
         if server.reader is not None:
             server.reader.join(10)
