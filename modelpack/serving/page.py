@@ -219,7 +219,7 @@ pre#result.ok { border-left-color: var(--good); }
 pre#result.error { border-left-color: var(--bad); }
 """
 
-_SCRIPT = """
+_SCRIPT = r"""
 (function () {
   "use strict";
   var examples = JSON.parse(document.getElementById("examples").textContent);
@@ -231,7 +231,9 @@ _SCRIPT = """
     var inner = indent + "  ";
     if (Array.isArray(value)) {
       var nested = value.some(function (v) { return v !== null && typeof v === "object"; });
-      if (!nested) { return JSON.stringify(value).replace(/,/g, ", "); }
+      if (!nested) {
+        return "[" + value.map(function (v) { return JSON.stringify(v); }).join(", ") + "]";
+      }
       return "[\n" + value.map(function (v) { return inner + pretty(v, inner); }).join(",\n") +
         "\n" + indent + "]";
     }
@@ -265,7 +267,7 @@ _SCRIPT = """
           try { shown = pretty(JSON.parse(text), ""); } catch (e) { /* shown as it came */ }
           var id = response.headers.get("X-Request-ID") || "";
           status.textContent = response.status + " " + (response.ok ? "OK" : "error") + " in " +
-            Math.round(performance.now() - started) + " ms" + (id ? " \\u00b7 request " + id : "");
+            Math.round(performance.now() - started) + " ms" + (id ? " \u00b7 request " + id : "");
           result.textContent = shown;
           result.className = response.ok ? "ok" : "error";
         });
