@@ -121,13 +121,12 @@ class Runtime:
         timer.daemon = True
         timer.start()
 
-    def wait_drained(self) -> None:
-        """After ``begin_shutdown``: block until the engine has nothing queued or running, or
-        the grace period is over (a hung prediction is not waited for)."""
-        while time.monotonic() < self._drain_deadline:
-            if self.engine.depth == 0 and not self.engine.busy:
-                return
-            time.sleep(0.02)
+    def drained(self) -> bool:
+        """After ``begin_shutdown``: nothing is queued or running, or the grace period is over
+        (a hung prediction is not waited for)."""
+        if time.monotonic() >= self._drain_deadline:
+            return True
+        return self.engine.depth == 0 and not self.engine.busy
 
 
 def _name_of(model: Any) -> str:

@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,20 +175,26 @@ def _run_worker(
     runtime.start()
 
     class _Server(uvicorn.Server):
+        """Drains on the first signal with its socket open, so that probes see 503 from
+        /health/ready and new predictions get 503 with Retry-After rather than a refused
+        connection; stops once nothing is queued or running (or the grace period is over)."""
+
+        drain_signal: int | None = None
+
         def handle_exit(self, sig: int, frame: Any) -> None:
-            if runtime.draining or not self.started:  # a second signal: stop now
+            if self.drain_signal is not None or not self.started:  # a second signal: stop now
                 super().handle_exit(sig, frame)
                 return
-            # Keep the socket open while draining, so that probes see 503 from /health/ready
-            # and new predictions get a 503 with Retry-After instead of a refused connection.
-            runtime.begin_shutdown(settings.graceful_timeout)
-            threading.Thread(
-                target=self._exit_when_drained, args=(sig, frame), name="modelpack-drain"
-            ).start()
+            # Only a flag: a signal handler may run while this thread holds the engine's lock.
+            self.drain_signal = sig
 
-        def _exit_when_drained(self, sig: int, frame: Any) -> None:
-            runtime.wait_drained()
-            super().handle_exit(sig, frame)
+        async def on_tick(self, counter: int) -> bool:  # every 0.1 s, on the event loop
+            if self.drain_signal is not None and not self.should_exit:
+                if not runtime.draining:
+                    runtime.begin_shutdown(settings.graceful_timeout)
+                if runtime.drained():
+                    super().handle_exit(self.drain_signal, None)
+            return await super().on_tick(counter)
 
     server = _Server(uvicorn_config(app, settings, port=port, log_config=log_config))
     # uvicorn re-raises the signal it caught once it has shut down, which would end the process
