@@ -54,3 +54,18 @@ def test_an_empty_auth_token_stays_empty_for_the_server_to_refuse() -> None:
     # Unlike other optional settings, empty does not mean unset: a typo must not turn auth off.
     assert Settings.from_env({"MODELPACK_AUTH_TOKEN": ""}).auth_token == ""
     assert Settings.from_env({"MODELPACK_CACHE_DIR": ""}).cache_dir is None
+
+
+def test_observability_settings() -> None:
+    s = Settings.from_env({})
+    assert (s.metrics, s.log_format, s.access_log) == (True, "text", False)
+    env = {
+        "MODELPACK_METRICS": "false",
+        "MODELPACK_LOG_FORMAT": "json",
+        "MODELPACK_ACCESS_LOG": "1",
+    }
+    s = Settings.from_env(env)
+    assert (s.metrics, s.log_format, s.access_log) == (False, "json", True)
+    with pytest.raises(InvalidArgument) as info:
+        Settings.from_env({"MODELPACK_LOG_FORMAT": "xml"})
+    assert str(info.value) == "MODELPACK_LOG_FORMAT must be one of ['text', 'json'], got 'xml'"

@@ -79,7 +79,8 @@ def test_json_lines_carry_the_request_id(start_server: Any, tmp_path: Path) -> N
 
 def test_text_lines_end_with_the_request_id(start_server: Any, tmp_path: Path) -> None:
     package, _ = save_gated(tmp_path)
-    server = start_server("-m", str(package))
+    server = start_server("-m", str(package), "--no-metrics")
+    assert httpx.get(f"{server.url}/metrics").status_code == 404
     body = orjson.dumps({"inputs": {"x": [1.0]}})
     response = httpx.post(
         f"{server.url}/invocations", content=body, headers={**JSON, "X-Request-ID": "t-1"}
