@@ -250,10 +250,14 @@ def test_the_request_id_reaches_the_model_call() -> None:
     from modelpack._logs import current_request_id, reset_request_id, set_request_id
 
     seen: list[str | None] = []
+    entered = threading.Event()
+    gate = threading.Event()
+    gate.set()
 
     def model(data: Any, params: Any) -> Any:
         seen.append(current_request_id())
-        time.sleep(0.01)
+        entered.set()
+        gate.wait()
         return data["a"].to_numpy()
 
     engine = _engine(model)
@@ -265,13 +269,20 @@ def test_the_request_id_reaches_the_model_call() -> None:
         finally:
             reset_request_id(token)
 
-    async def many() -> list[Any]:
-        return await asyncio.gather(*(one(i) for i in range(12)))
+    async def scenario() -> None:
+        await one(0)  # alone
+        gate.clear()
+        entered.clear()
+        first = asyncio.ensure_future(one(1))
+        while not entered.is_set():  # r1 is being predicted; the others wait, then merge
+            await asyncio.sleep(0.005)
+        rest = [asyncio.ensure_future(one(i)) for i in range(2, 12)]
+        while engine.depth < 10:
+            await asyncio.sleep(0.005)
+        gate.set()
+        await asyncio.gather(first, *rest)
 
-    asyncio.run(many())
+    asyncio.run(scenario())
     engine.drain(1)
-    ids = [i for joined in seen for i in (joined or "").split(",")]
-    assert seen[0] == "r0"  # alone: its own id
-    assert any(joined and "," in joined for joined in seen)  # merged: the requests' ids
-    assert {i for i in ids if not i.startswith("+")} <= {f"r{i}" for i in range(12)}
+    assert seen == ["r0", "r1", "r2,r3,r4,r5,+6"]  # a merged call: the first ids and a count
     assert current_request_id() is None  # nothing left behind in this thread
