@@ -1,10 +1,14 @@
-"""What ``modelpack info`` shows: a package summarized without loading the model."""
+"""What ``modelpack info`` shows, and the server's model page: a package summarized without
+loading the model. ``describe_package`` gathers the facts for both."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
 from pathlib import Path
 from typing import Any
 
+from modelpack._version import __version__
 from modelpack.errors import ModelpackError
 from modelpack.flavors import registry
 from modelpack.format.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requirements
@@ -17,7 +21,15 @@ from modelpack.signature.datatypes import type_name
 from modelpack.signature.schema import ColSpec, Schema, TensorSpec
 from modelpack.uris import resolve
 
-__all__ = ["describe", "render"]
+__all__ = ["describe", "describe_package", "integrity_lines", "render"]
+
+# The distribution that holds each built-in flavor's library (its version is shown).
+_LIBRARIES = {
+    "sklearn": "scikit-learn",
+    "xgboost": "xgboost",
+    "pytorch": "torch",
+    "python_model": "cloudpickle",
+}
 
 
 def describe(model_uri: str, settings: Settings, *, verify: bool = False) -> dict[str, Any]:
@@ -27,7 +39,11 @@ def describe(model_uri: str, settings: Settings, *, verify: bool = False) -> dic
     trusted keys) first, and refuses the package as loading would.
     """
     path = resolve(model_uri, settings)
-    path = path if path.is_dir() else path.parent
+    return describe_package(path if path.is_dir() else path.parent, settings, verify=verify)
+
+
+def describe_package(path: Path, settings: Settings, *, verify: bool = False) -> dict[str, Any]:
+    """``describe`` for a package directory that is already local (the server's)."""
     if verify:
         verify_package(path, settings)
     integrity = _integrity(path, settings, verified=verify)
@@ -52,6 +68,7 @@ def describe(model_uri: str, settings: Settings, *, verify: bool = False) -> dic
     pyfunc = meta.flavors.get(PYFUNC, {})
     return {
         "path": str(path),
+        "name": path.name,
         "flavor": flavor.name,
         "flavors": meta.flavors,
         "pickle": ", ".join(pickled_files(path)) or None,
@@ -60,6 +77,7 @@ def describe(model_uri: str, settings: Settings, *, verify: bool = False) -> dic
             "mlflow": meta.mlflow_version,
             "python": pyfunc.get("python_version"),
         },
+        "runtime": _runtime(flavor.name),
         "signature": {
             "inputs": _rows(sig.inputs) if sig and sig.inputs else None,
             "outputs": _rows(sig.outputs) if sig and sig.outputs else None,
@@ -83,6 +101,21 @@ def describe(model_uri: str, settings: Settings, *, verify: bool = False) -> dic
         "model_uuid": meta.model_uuid,
         "created": meta.utc_time_created,
     }
+
+
+def _runtime(flavor: str) -> dict[str, str | None]:
+    """The versions this process runs: modelpack, Python and the flavor's library."""
+    versions: dict[str, str | None] = {
+        "modelpack": __version__,
+        "python": platform.python_version(),
+    }
+    library = _LIBRARIES.get(flavor)
+    if library is not None:
+        try:
+            versions[library] = importlib.metadata.version(library)
+        except importlib.metadata.PackageNotFoundError:
+            versions[library] = None
+    return versions
 
 
 def _integrity(path: Path, settings: Settings, *, verified: bool) -> dict[str, Any]:
@@ -138,7 +171,8 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     return out
 
 
-def _integrity_lines(integrity: dict[str, Any]) -> list[str]:
+def integrity_lines(integrity: dict[str, Any]) -> list[str]:
+    """The manifest and signature status in words (``describe``'s ``integrity``)."""
     manifest, signature = integrity["manifest"], integrity["signature"]
     if manifest is None:
         lines = ["Manifest: none: files are not checked (modelpack verify --write -m DIR adds one)"]
@@ -187,6 +221,10 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"Pickle:   yes ({summary['pickle']}): load only packages you trust")
     written = summary["written_by"]
     lines.append("Saved by: " + ", ".join(f"{k} {v}" for k, v in written.items() if v) or "unknown")
+    runtime = summary["runtime"]
+    lines.append(
+        "Runs on:  " + ", ".join(f"{k} {v or 'not installed'}" for k, v in runtime.items())
+    )
     sig = summary["signature"]
     for part in ("inputs", "outputs"):
         if sig[part]:
@@ -201,7 +239,7 @@ def render(summary: dict[str, Any]) -> str:
     if sig["params"]:
         lines.append("Params:")
         lines += _table(sig["params"], ["name", "type", "default", "shape"])
-    lines += _integrity_lines(summary["integrity"])
+    lines += integrity_lines(summary["integrity"])
     lines.append("Requirements:")
     lines += [f"  {r}" for r in summary["requirements"]] or ["  (none recorded)"]
     example = summary["input_example"]

@@ -19,6 +19,7 @@ __all__ = ["ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "MODELPACK_"
 _JSON_STYLES = ("compact", "mlflow")
+_LOG_FORMATS = ("text", "json")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # Fields that also read MLflow's variable of the same meaning when the MODELPACK_ one is unset,
@@ -73,6 +74,15 @@ class Settings:
     reads it from a file instead."""
     log_level: str = "info"
     """Log level of the server (debug logs one line per request)."""
+    log_format: str = "text"
+    """Server log lines: ``text`` (``LEVEL:     logger: message [request id]``) or ``json``
+    (one object per line: time, level, logger, message, request_id, exc_info; uvicorn's lines
+    and the model's own too)."""
+    access_log: bool = False
+    """One log line per request on the ``modelpack.access`` logger: client, method, path,
+    status, rows and duration in ms."""
+    metrics: bool = True
+    """Serve Prometheus metrics at ``/metrics`` (totals across workers)."""
     tracking_uri: str | None = None
     """MLflow tracking server (http/https) or store (sqlite:///..., ./mlruns) that ``runs:/`` and
     ``models:/`` URIs are looked up in; falls back to ``MLFLOW_TRACKING_URI``."""
@@ -122,6 +132,10 @@ class Settings:
         if self.json_style not in _JSON_STYLES:
             raise InvalidArgument(
                 f"MODELPACK_JSON_STYLE must be one of {list(_JSON_STYLES)}, got {self.json_style!r}"
+            )
+        if self.log_format not in _LOG_FORMATS:
+            raise InvalidArgument(
+                f"MODELPACK_LOG_FORMAT must be one of {list(_LOG_FORMATS)}, got {self.log_format!r}"
             )
 
     @classmethod

@@ -94,9 +94,15 @@ def launch(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Serv
 
 
 def finish(server: Server) -> None:
-    """Kill the server if it still runs, and wait for it and its log reader."""
+    """Stop the server if it still runs (SIGTERM, then SIGKILL after 30 s), and wait for it
+    and its log reader."""
     if server.process.poll() is None:
-        server.process.kill()
+        # SIGTERM first: with workers, killing the parent alone would leave them running.
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
     server.process.wait(30)
     if server.reader is not None:
         server.reader.join(10)

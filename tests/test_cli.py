@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from modelpack import __version__
 from modelpack.cli import main
 
 
@@ -19,6 +22,10 @@ def test_info_shows_flavor_signature_and_requirements(sklearn_package: Path) -> 
     assert "fixed acidity" in result.output
     assert "scikit-learn==" in result.output
     assert "Example:  type=dataframe, shape=[3, 11]" in result.output
+    assert (
+        f"Runs on:  modelpack {__version__}, python {platform.python_version()}, "
+        f"scikit-learn {version('scikit-learn')}"
+    ) in result.output
 
 
 def test_info_json(sklearn_package: Path) -> None:

@@ -77,3 +77,18 @@ def test_v2_settings_from_the_environment() -> None:
         False,
         None,
     )
+
+
+def test_observability_settings() -> None:
+    s = Settings.from_env({})
+    assert (s.metrics, s.log_format, s.access_log) == (True, "text", False)
+    env = {
+        "MODELPACK_METRICS": "false",
+        "MODELPACK_LOG_FORMAT": "json",
+        "MODELPACK_ACCESS_LOG": "1",
+    }
+    s = Settings.from_env(env)
+    assert (s.metrics, s.log_format, s.access_log) == (False, "json", True)
+    with pytest.raises(InvalidArgument) as info:
+        Settings.from_env({"MODELPACK_LOG_FORMAT": "xml"})
+    assert str(info.value) == "MODELPACK_LOG_FORMAT must be one of ['text', 'json'], got 'xml'"

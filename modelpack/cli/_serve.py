@@ -83,6 +83,23 @@ __all__ = ["serve"]
     help="Also serve V2 over gRPC (GRPCInferenceService) on this port; needs "
     "'modelpack[grpc]' (default: no gRPC).",
 )
+@click.option(
+    "--metrics/--no-metrics",
+    default=None,
+    help="Prometheus metrics at /metrics, totals across workers (default on).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text (default) or one JSON object per line; each line about a request "
+    "carries its id.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="One log line per request: client, method, path, status, rows, duration (default off).",
+)
 @quiet_option
 @handle_errors
 @click.pass_context
@@ -103,9 +120,13 @@ def serve(
     model_name: str | None,
     enable_mlserver: bool | None,
     grpc_port: int | None,
+    metrics: bool | None,
+    log_format: str | None,
+    access_log: bool | None,
     quiet: bool,
 ) -> None:
-    """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version, and the Open
+    """Serve a model over HTTP: POST /invocations, GET /ping, /health, /health/live,
+    /health/ready, /version, /metrics, /openapi.json, the model page at /, and the Open
     Inference Protocol (KServe V2) under /v2 (and over gRPC with --grpc-port).
 
     Every option also reads MODELPACK_<NAME> (MODELPACK_PORT, ...); options win.
@@ -127,6 +148,7 @@ def serve(
         batch_wait_ms=batch_wait_ms,
     )
     overrides.update(model_name=model_name, enable_mlserver=enable_mlserver, grpc_port=grpc_port)
+    overrides.update(metrics=metrics, log_format=log_format, access_log=access_log)
     if auth_token_file is not None:
         overrides["auth_token"] = _read_token(auth_token_file)
     if debug:

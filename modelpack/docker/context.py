@@ -158,8 +158,9 @@ def render_dockerfile(
         [
             "python",
             "-c",
-            f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/ping', "
-            "timeout=4)",
+            # Ready, not just alive: 503 while warming up and while draining on shutdown.
+            "import urllib.request; "
+            f"urllib.request.urlopen('http://127.0.0.1:{PORT}/health/ready', timeout=4)",
         ]
     )
     lines = [

@@ -7,16 +7,18 @@ split) and the one prediction thread. No HTTP in here: the server, the V2 routes
 
 from __future__ import annotations
 
-from modelpack.engine._batch import merge, merge_key, rows_of, split
-from modelpack.engine._engine import ClientGone, Engine, EngineStats
+from modelpack.engine._batch import count_rows, merge, merge_key, rows_of, split
+from modelpack.engine._engine import ClientGone, Engine, EngineObserver, EngineStats
 from modelpack.engine._plane import DataPlane, Prepared
 
 __all__ = [
     "ClientGone",
     "DataPlane",
     "Engine",
+    "EngineObserver",
     "EngineStats",
     "Prepared",
+    "count_rows",
     "merge",
     "merge_key",
     "rows_of",

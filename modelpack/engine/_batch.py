@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["merge", "merge_key", "rows_of", "split"]
+__all__ = ["count_rows", "merge", "merge_key", "rows_of", "split"]
 
 
 def rows_of(data: Any) -> int | None:
@@ -28,6 +28,21 @@ def rows_of(data: Any) -> int | None:
         if len(counts) == 1:
             return counts.pop()
     return None
+
+
+def count_rows(data: Any) -> int:
+    """How many rows an input holds, for counting (any input; 1 for a single value)."""
+    rows = rows_of(data)
+    if rows is not None:
+        return rows
+    if isinstance(data, np.ndarray):
+        return int(data.shape[0]) if data.ndim >= 1 else 1
+    if isinstance(data, list):
+        return len(data)
+    if isinstance(data, Mapping) and data:
+        first = next(iter(data.values()))
+        return len(first) if isinstance(first, list | np.ndarray | pd.Series) else 1
+    return 1
 
 
 def merge_key(data: Any, params: Mapping[str, Any] | None) -> Hashable | None:

@@ -17,16 +17,17 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-from modelpack.engine._batch import merge, merge_key, rows_of, split
+from modelpack._logs import current_request_id, reset_request_id, set_request_id
+from modelpack.engine._batch import count_rows, merge, merge_key, rows_of, split
 from modelpack.errors import ModelpackError, Overloaded, RequestTimeout
 
-__all__ = ["ClientGone", "Engine", "EngineStats"]
+__all__ = ["ClientGone", "Engine", "EngineObserver", "EngineStats"]
 
 _log = logging.getLogger("modelpack.engine")
 
@@ -39,16 +40,40 @@ Predict = Callable[[Any, Mapping[str, Any]], Any]
 """Predicts checked input with checked params (``PyFuncModel.predict_checked``)."""
 
 
+class EngineObserver(Protocol):
+    """What the engine reports as it works (the server's metrics implement it).
+
+    Both methods are called on the engine's hot path, ``on_depth`` with the engine's lock held:
+    they must be quick and must not call back into the engine.
+    """
+
+    def on_depth(self, depth: int) -> None:
+        """The number of requests waiting changed to ``depth``."""
+        ...
+
+    def on_call(self, rows: int, waits: Sequence[float]) -> None:
+        """A model call that answered ``len(waits)`` requests with ``rows`` rows in all
+        returned; ``waits`` are the seconds each of them waited in the queue."""
+        ...
+
+
 @dataclass(eq=False)
 class _Job:
     data: Any
     params: Mapping[str, Any]
     rows: int | None
+    """Rows of a mergeable input; None when it cannot be merged."""
     key: Hashable | None
     deadline: float
     """``time.monotonic()`` after which the answer is no longer wanted."""
     deliver: Callable[[Any, BaseException | None], None]
     """Called once, from the prediction thread, with the answer or the error."""
+    request_id: str | None
+    """The id of the request (set around its model call, for the log lines made there)."""
+    admitted: float
+    """``time.monotonic()`` when it joined the queue."""
+    observed: bool = True
+    """Reported to the observer (the server's warm-up call is not)."""
     abandoned: bool = False
     """The caller stopped waiting (deadline passed or client gone): never start it."""
 
@@ -87,6 +112,7 @@ class Engine:
         batch_wait_ms: float = 0.0,
         retry_after: int = 1,
         timeout: float | None = None,
+        observer: EngineObserver | None = None,
     ) -> None:
         self._predict = predict
         self._max_queue = max_queue
@@ -106,6 +132,8 @@ class Engine:
         self._unmergeable = False
         """Set when a merged answer could not be split by rows: never merge again."""
         self.stats = EngineStats()
+        self.observer = observer
+        """Told about queue depth and model calls; may be set before the first request."""
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -210,8 +238,12 @@ class Engine:
         if not future.done():
             future.set_exception(ClientGone())
 
-    def submit_sync(self, data: Any, params: Mapping[str, Any], deadline: float) -> Any:
-        """``submit`` for a caller without an event loop (blocks the calling thread)."""
+    def submit_sync(
+        self, data: Any, params: Mapping[str, Any], deadline: float, *, observed: bool = True
+    ) -> Any:
+        """``submit`` for a caller without an event loop (blocks the calling thread).
+
+        ``observed=False`` keeps the call out of what the observer is told (a warm-up call)."""
         done = threading.Event()
         box: list[Any] = [None, None]
 
@@ -219,7 +251,7 @@ class Engine:
             box[0], box[1] = result, error
             done.set()
 
-        job = self._admit(data, params, deadline, deliver)
+        job = self._admit(data, params, deadline, deliver, observed)
         if not done.wait(max(0.0, deadline - time.monotonic())):
             job.abandoned = True
             raise self._timeout()
@@ -233,11 +265,22 @@ class Engine:
         params: Mapping[str, Any],
         deadline: float,
         deliver: Callable[[Any, BaseException | None], None],
+        observed: bool = True,
     ) -> _Job:
         mergeable = self._batching and not self._unmergeable
         rows = rows_of(data) if mergeable else None
         key = merge_key(data, params) if rows is not None else None
-        job = _Job(data, params, rows, key, deadline, deliver)
+        job = _Job(
+            data,
+            params,
+            rows,
+            key,
+            deadline,
+            deliver,
+            current_request_id(),
+            time.monotonic(),
+            observed,
+        )
         if self._thread is None:
             self.start()  # on first use, in the process that serves
         with self._cond:
@@ -249,6 +292,8 @@ class Engine:
                     f"{len(self._queue)} requests are already waiting (--max-queue)"
                 )
             self._queue.append(job)
+            if self.observer is not None:
+                self.observer.on_depth(len(self._queue))
             self._cond.notify()
         return job
 
@@ -279,6 +324,8 @@ class Engine:
                 if not self._running:
                     return
                 batch = self._take()
+                if self.observer is not None:
+                    self.observer.on_depth(len(self._queue))
                 self._busy = bool(batch)
                 self._current = batch
             if batch and self._batch_wait and len(batch) == 1 and batch[0].key is not None:
@@ -329,7 +376,10 @@ class Engine:
             while time.monotonic() < end:
                 self._cond.wait(end - time.monotonic())
             self._queue.appendleft(batch[0])
-            return self._take()
+            taken = self._take()
+            if self.observer is not None:
+                self.observer.on_depth(len(self._queue))
+            return taken
 
     def _drop(self, job: _Job) -> None:
         self.stats.expired += 1
@@ -344,6 +394,8 @@ class Engine:
             return
         counts = [job.rows or 0 for job in batch]
         inputs = [job.data for job in batch]
+        started = time.monotonic()
+        token = set_request_id(_joined_ids(batch))
         try:
             merged = merge(inputs)
             output = self._predict(merged, batch[0].params)
@@ -352,6 +404,8 @@ class Engine:
             for job in batch:
                 self._deliver_one(job)
             return
+        finally:
+            reset_request_id(token)
         fresh = isinstance(merged, pd.DataFrame) and isinstance(merged.index, pd.RangeIndex)
         indexes = [d.index for d in inputs] if fresh else None
         parts = split(output, counts, indexes)
@@ -362,11 +416,20 @@ class Engine:
             for job in batch:
                 self._deliver_one(job)
             return
+        if self.observer is not None:
+            observed = [job for job in batch if job.observed]
+            if observed:
+                self.observer.on_call(
+                    sum(counts[i] for i, job in enumerate(batch) if job.observed),
+                    [started - job.admitted for job in observed],
+                )
         for job, part in zip(batch, parts, strict=True):
             if not job.abandoned:
                 job.deliver(part, None)
 
     def _deliver_one(self, job: _Job) -> None:
+        started = time.monotonic()
+        token = set_request_id(job.request_id)
         try:
             result = self._predict(job.data, job.params)
         except Exception as exc:
@@ -378,7 +441,12 @@ class Engine:
         else:
             if not job.abandoned:
                 job.deliver(result, None)
+        finally:
+            reset_request_id(token)
         self._count(job.rows or 0, merged=False)
+        if self.observer is not None and job.observed:
+            rows = job.rows if job.rows is not None else count_rows(job.data)
+            self.observer.on_call(rows, (started - job.admitted,))
 
     def _count(self, rows: int, *, merged: bool) -> None:
         stats = self.stats
@@ -394,3 +462,13 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def _joined_ids(batch: Sequence[_Job]) -> str | None:
+    """The request id a merged call's log lines carry: its requests' ids, the first few named."""
+    ids = [job.request_id for job in batch if job.request_id is not None]
+    if not ids:
+        return None
+    if len(ids) <= 4:
+        return ",".join(ids)
+    return ",".join(ids[:4]) + f",+{len(ids) - 4}"

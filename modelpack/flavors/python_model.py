@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from modelpack._logs import LogOnce
 from modelpack.errors import InvalidArgument, InvalidModel
 from modelpack.flavors._contract import (
     Predictor,
@@ -284,13 +285,19 @@ class _PythonPredictor:
         self._context = context
         self._with_context = _takes_context(model.predict)
         self._with_params = _accepts_params(model.predict)
+        self._once = LogOnce()
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
         kwargs: dict[str, Any] = {}
         if self._with_params:
             kwargs["params"] = dict(params) if params else None
         elif params:
-            _log.warning("params %s ignored: the model's predict() takes no params", list(params))
+            self._once.log(
+                _log,
+                logging.WARNING,
+                "params %s ignored: the model's predict() takes no params",
+                sorted(params),
+            )
         if self._with_context:
             return self.model.predict(self._context, data, **kwargs)
         return self.model.predict(data, **kwargs)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from modelpack._logs import LogOnce
 from modelpack.errors import InvalidArgument, InvalidModel, SignatureMismatch, first_line
 from modelpack.flavors._contract import (
     SavedFlavor,
@@ -145,7 +146,7 @@ class _XGBoostPredictor:
         self._names: list[str] | None = booster.feature_names
         params = inspect.signature(model.predict).parameters
         self._accepted = {n for n in params if n not in ("data", "X")}
-        self._warned: set[str] = set()
+        self._once = LogOnce()
         # Trees: each row sums its own leaves in a fixed order, whatever else is in the call
         # (tests/flavors/test_xgboost.py checks merged calls against single ones).
         self.batch_exact = True
@@ -159,11 +160,15 @@ class _XGBoostPredictor:
                 kwargs[key] = value
             else:
                 dropped.append(key)
-        if dropped and not self._warned.issuperset(dropped):
-            # MLflow drops them too: callers may send params meant for others. Said once, as a
-            # server would otherwise log it on every request.
-            self._warned.update(dropped)
-            _log.warning("params %s are not accepted by the XGBoost model; ignored", dropped)
+        if dropped:
+            # MLflow drops them too: callers may send params meant for others. Said once per
+            # set of names, as a server would otherwise log it on every request.
+            self._once.log(
+                _log,
+                logging.WARNING,
+                "params %s are not accepted by the XGBoost model; ignored",
+                sorted(dropped),
+            )
         if self._is_booster:
             if isinstance(data, pd.DataFrame):
                 matrix = self._xgb.DMatrix(data, enable_categorical=True)

@@ -33,10 +33,19 @@ _CRASH_LOOP = 5
 class Supervisor:
     """Forks ``workers`` processes that each call ``run_worker()`` and exit with its status."""
 
-    def __init__(self, workers: int, run_worker: Callable[[], int], grace: float) -> None:
+    def __init__(
+        self,
+        workers: int,
+        run_worker: Callable[[], int],
+        grace: float,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> None:
+        """``on_exit(pid)`` is called in the parent when a worker has ended (the metrics zero
+        its gauges)."""
         self._count = workers
         self._run_worker = run_worker
         self._grace = grace
+        self._on_exit = on_exit
         self._children: dict[int, float] = {}
         """pid -> time it was forked."""
         self._stopping = False
@@ -99,6 +108,8 @@ class Supervisor:
                 time.sleep(0.05)
                 continue
             started = self._children.pop(pid, None)
+            if started is not None and self._on_exit is not None:
+                self._on_exit(pid)
             if started is None or self._stopping:
                 continue
             _log.error("worker %d ended (%s); starting another", pid, _describe(status))

@@ -88,7 +88,7 @@ class V2Service:
     @property
     def ready(self) -> bool:
         """Loaded, warmed up, and not draining (SIGTERM)."""
-        return self.runtime.ready and not self.runtime.draining
+        return self.runtime.readiness() is None
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": "modelpack", "version": __version__, "extensions": EXTENSIONS}

@@ -1,16 +1,19 @@
 """The HTTP app: the routes, and one error handler for every failure.
 
-``/invocations`` (MLflow's scoring route, ``invocations``) sits beside ``/ping``, ``/health`` and
-``/version``, and the Open Inference Protocol's routes under ``/v2`` (``v2``). Every failure, 404
-and 405 included, is answered with MLflow's JSON error envelope (V2's ``{"error": ...}`` under
-``/v2``) by the handlers at the bottom: a 4xx (and a 503 for a full queue) is logged in one INFO
-line, a 5xx at ERROR with its traceback and its request id in the body. Around the routes sit
-two ASGI middlewares of their own modules: request ids (``request_id``) and, when a token is
-set, bearer auth (``auth``).
+``/invocations`` (MLflow's scoring route, ``invocations``) sits beside ``/ping`` and ``/health``
+(MLflow's probes), ``/health/live`` and ``/health/ready`` (``Runtime.readiness``), ``/version``,
+``/metrics`` (``metrics``), ``/openapi.json`` (``openapi``), the model page at ``/`` (``page``),
+and the Open Inference Protocol's routes under ``/v2`` (``v2``). Every failure, 404 and 405
+included, is answered with MLflow's JSON error envelope (V2's ``{"error": ...}`` under ``/v2``)
+by the handlers at the bottom: a 4xx is logged in one INFO line, a full queue's 503s as a count
+every 10 s, a 5xx at ERROR with its traceback and its request id in the body. Around the routes
+sit two ASGI middlewares of their own modules: request ids, metrics and the access log
+(``observe``) and, when a token is set, bearer auth (``auth``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
@@ -21,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from modelpack._version import __version__
@@ -29,7 +32,9 @@ from modelpack.errors import ModelpackError, Overloaded, PredictionFailed, Reque
 from modelpack.serving._v2_service import V2Service
 from modelpack.serving.auth import BearerAuth
 from modelpack.serving.invocations import Invocations
-from modelpack.serving.request_id import RequestId, current_request_id
+from modelpack.serving.metrics import CONTENT_TYPE as METRICS_TYPE
+from modelpack.serving.observe import Observe
+from modelpack.serving.request_id import current_request_id
 from modelpack.serving.runtime import Runtime
 from modelpack.serving.v2 import V2_ENDPOINTS, error_body, is_v2_path, v2_routes
 from modelpack.settings import Settings
@@ -43,50 +48,128 @@ _JSON = "application/json"
 def create_app(model: Any, settings: Settings, runtime: Runtime | None = None) -> ASGIApp:
     """The ASGI app serving ``model`` (a ``PyFuncModel``, already loaded) under ``settings``.
 
-    ``runtime`` is the process's engine and readiness (made here when not given; the server
-    makes it itself to start it in each worker).
+    ``runtime`` is the process's engine, metrics and readiness (made and started here, without
+    a warm-up, when not given; the server makes it itself to start it in each worker).
 
-    Request ids and the bearer token are middlewares around the routes, so that every response,
-    401s and unmatched paths included, carries ``X-Request-ID``.
+    Request ids (with metrics and the access log) and the bearer token are middlewares around
+    the routes, so that every response, 401s and unmatched paths included, carries
+    ``X-Request-ID``.
     """
-    runtime = runtime if runtime is not None else Runtime(model, settings)
+    if runtime is None:
+        runtime = Runtime(model, settings)
+        runtime.start(warm_up=False)  # in process: ready at once
     invocations = Invocations(runtime)
     version = orjson.dumps({"version": __version__})
+    built: dict[str, bytes] = {}
+    """The OpenAPI document and the page, made on first request (they read package files)."""
 
     async def ping(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=_JSON)
 
+    async def ready(request: Request) -> Response:
+        reason = runtime.readiness()
+        if reason is None:
+            return Response(b'{"status":"ready"}', media_type=_JSON)
+        # Not logged: probes ask every few seconds.
+        body = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": f"not ready: {reason}"}
+        return Response(orjson.dumps(body), status_code=503, media_type=_JSON)
+
     async def version_endpoint(request: Request) -> Response:
         return Response(version, media_type=_JSON)
+
+    async def metrics(request: Request) -> Response:
+        if runtime.metrics is None:
+            message = "metrics are off on this server (--no-metrics, MODELPACK_METRICS)"
+            _log_refusal(404, "ENDPOINT_NOT_FOUND", message)
+            body = {"error_code": "ENDPOINT_NOT_FOUND", "message": message}
+            return Response(orjson.dumps(body), status_code=404, media_type=_JSON)
+        return Response(runtime.metrics.scrape(), headers={"Content-Type": METRICS_TYPE})
+
+    async def openapi(request: Request) -> Response:
+        if "openapi" not in built:
+            built["openapi"] = orjson.dumps(_openapi(runtime))
+        return Response(built["openapi"], media_type=_JSON)
+
+    async def page(request: Request) -> Response:
+        if "page" not in built:
+            built["page"] = _page(runtime)
+        return Response(built["page"], media_type="text/html; charset=utf-8")
 
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ModelpackError)
         return _error_response(exc, settings.debug, v2=is_v2_path(request.url.path))
 
+    routes: list[BaseRoute] = [
+        Route("/invocations", invocations, methods=["POST"]),  # first: the router tries in order
+        Route("/ping", ping, methods=["GET"]),
+        Route("/health", ping, methods=["GET"]),
+        Route("/health/live", ping, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/version", version_endpoint, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/", page, methods=["GET"]),
+    ]
+    mlflow_paths = [route.path for route in routes if isinstance(route, Route)]
+    routes += v2_routes(V2Service(runtime))
     app: ASGIApp = Starlette(
-        routes=[
-            Route("/ping", ping, methods=["GET"]),
-            Route("/health", ping, methods=["GET"]),
-            Route("/version", version_endpoint, methods=["GET"]),
-            Route("/invocations", invocations, methods=["POST"]),
-            *v2_routes(V2Service(runtime)),
-        ],
+        routes=routes,
         exception_handlers={
             ModelpackError: on_error,
-            HTTPException: _http_error,
+            HTTPException: functools.partial(_http_error, mlflow_paths),
             Exception: _internal_error,
         },
     )
     if settings.auth_token is not None:
         app = BearerAuth(app, settings.auth_token)
-    return RequestId(app)
+    return Observe(app, runtime.metrics, settings.access_log)
+
+
+def _openapi(runtime: Runtime) -> dict[str, Any]:
+    from modelpack.serving.openapi import build_openapi
+
+    model = runtime.model
+    example = runtime.serving_example()
+    return build_openapi(
+        runtime.model_name,
+        __version__,
+        model.metadata.signature,
+        orjson.loads(example) if example is not None else None,
+        description=f"A {model.flavor_name} model served by modelpack {__version__}.",
+        inputs_only=runtime.plane.plan.inputs_only,
+        auth=runtime.settings.auth_token is not None,
+    )
+
+
+def _page(runtime: Runtime) -> bytes:
+    from modelpack.info import describe_package
+    from modelpack.serving.openapi import csv_example
+    from modelpack.serving.page import pretty_json, render_page
+
+    summary = describe_package(runtime.model.path, runtime.settings)
+    summary["name"] = runtime.model_name
+    raw = runtime.serving_example()
+    example = None
+    csv = None
+    if raw is not None:
+        parsed = orjson.loads(raw)
+        example = pretty_json(parsed)
+        csv = csv_example(parsed)
+    return render_page(
+        summary,
+        example,
+        csv,
+        metrics=runtime.metrics is not None,
+        auth=runtime.settings.auth_token is not None,
+    )
 
 
 def _error_response(exc: ModelpackError, debug: bool, v2: bool = False) -> Response:
     body = exc.to_dict()
     headers = None
+    request_id = current_request_id()
     if exc.status_code >= 500:
-        body["request_id"] = current_request_id()
+        body["request_id"] = request_id
     if isinstance(exc, Overloaded):
         headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, Overloaded):
@@ -97,17 +180,12 @@ def _error_response(exc: ModelpackError, debug: bool, v2: bool = False) -> Respo
         # Once, without a traceback: a client must not be able to fill the log with tracebacks.
         _log_refusal(exc.status_code, exc.error_code, exc.message)
     else:
-        line = (
-            "%d %s: %s [request %s]",
-            exc.status_code,
-            exc.error_code,
-            exc.message,
-            body["request_id"],
-        )
+        line = ("%d %s: %s", exc.status_code, exc.error_code, exc.message)
+        extra = {"request_id": request_id}
         if isinstance(exc, RequestTimeout):
-            _log.warning(*line)  # the server is busy or the model slow: no bug to trace
+            _log.warning(*line, extra=extra)  # the server is busy or the model slow: no bug
         else:
-            _log.error(*line, exc_info=exc)
+            _log.error(*line, exc_info=exc, extra=extra)
     if debug and (isinstance(exc, PredictionFailed) or exc.status_code >= 500):
         body["stack_trace"] = "".join(traceback.format_exception(exc.__cause__ or exc))
     if v2:  # V2's format: {"error": "..."} (a stack trace beside it when debugging)
@@ -143,19 +221,19 @@ _overload_log = _OverloadLog()
 
 def _log_refusal(status: int, error_code: str, message: str) -> None:
     """The one INFO line (no traceback) for a request answered with a 4xx or a 503."""
-    _log.info("%d %s: %s [request %s]", status, error_code, message, current_request_id())
+    _log.info("%d %s: %s", status, error_code, message, extra={"request_id": current_request_id()})
 
 
 _HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(paths: list[str], request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path if len(request.url.path) <= 100 else request.url.path[:97] + "..."
     if exc.status_code == 404 and is_v2_path(request.url.path):
         message = f"no endpoint at {path}; the V2 endpoints are {V2_ENDPOINTS}"
     elif exc.status_code == 404:
-        message = f"no endpoint at {path}; the endpoints are /invocations, /ping, /health, /version"
+        message = f"no endpoint at {path}; the endpoints are {', '.join(paths)}"
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {path}; use {allowed}"
@@ -170,7 +248,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # The server logs the traceback after this response (starlette re-raises), never sends it.
     request_id = current_request_id()
-    _log.error("500 INTERNAL_ERROR: unhandled %s [request %s]", type(exc).__name__, request_id)
+    _log.error(
+        "500 INTERNAL_ERROR: unhandled %s", type(exc).__name__, extra={"request_id": request_id}
+    )
     message = "internal server error; see the server log"
     if is_v2_path(request.url.path):
         return Response(error_body(message, request_id=request_id), 500, media_type=_JSON)

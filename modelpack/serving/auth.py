@@ -1,10 +1,11 @@
 """Bearer-token authentication: a pure ASGI middleware in front of the whole app.
 
 Every route needs ``Authorization: Bearer <token>`` except ``OPEN_PATHS`` (the health probes,
-which orchestrators call without credentials, and ``/metrics``, which scrapers do). Refusals are
-MLflow's JSON error envelope (V2's ``{"error": ...}`` under ``/v2``) with status 401 and
-``WWW-Authenticate: Bearer`` (RFC 6750). The token is compared in constant time and never
-written to a log, a message or a repr.
+which orchestrators call without credentials, ``/metrics``, which scrapers do, and the model
+page and its OpenAPI document, which a browser opens without one: they describe the model; the
+page's "Try it" form sends the token the user types). Refusals are MLflow's JSON error envelope
+(V2's ``{"error": ...}`` under ``/v2``) with status 401 and ``WWW-Authenticate: Bearer`` (RFC
+6750). The token is compared in constant time and never written to a log, a message or a repr.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ OPEN_PATHS = frozenset(
         "/v2/health/live",
         "/v2/health/ready",
         "/metrics",
+        "/",
+        "/openapi.json",
     }
 )
 """Paths served without a token."""
@@ -83,11 +86,11 @@ class BearerAuth:
         else:
             error = Unauthenticated("the bearer token is not the one this server accepts")
         _log.info(
-            "%d %s: %s [request %s]",
+            "%d %s: %s",
             error.status_code,
             error.error_code,
             error.message,
-            current_request_id(),
+            extra={"request_id": current_request_id()},
         )
         v2 = scope["path"] == "/v2" or scope["path"].startswith("/v2/")
         body = orjson.dumps({"error": error.message} if v2 else error.to_dict())

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from modelpack.codecs import MediaType, parse_content_type
-from modelpack.engine import ClientGone, Prepared
+from modelpack.engine import ClientGone, Prepared, count_rows
 from modelpack.errors import PayloadTooLarge
+from modelpack.serving.observe import ROWS
 from modelpack.serving.runtime import Runtime
 
 __all__ = ["Disconnected", "Invocations", "declared_too_large", "media_of", "read_body"]
@@ -104,6 +105,7 @@ class Invocations:
             prepared = await _in_thread(self._plane.prepare, media, body)
         else:
             prepared = self._plane.prepare(media, body)
+        scope[ROWS] = count_rows(prepared.data)  # for the metrics and the access log
         out = await self._answer(prepared, deadline, receive, large)
         if out is None:
             return

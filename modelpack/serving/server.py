@@ -4,8 +4,13 @@ The model is loaded once, before the socket is bound; with ``--workers N`` the l
 forks N workers that share it (see ``_supervisor``). Each worker starts its engine and warms up
 on the package's serving example. With ``--grpc-port`` the parent reserves that port too, and
 each worker serves V2 over gRPC on it from its own event loop (``grpc``), started after the
-fork. SIGTERM and SIGINT stop a worker gracefully: it stops accepting, finishes what it can
-within ``graceful_timeout`` seconds, answers the rest with 503, and exits 0.
+fork. SIGTERM and SIGINT stop a worker gracefully: it answers new predictions with 503 and
+``/health/ready`` with 503 while it finishes what it started (within ``graceful_timeout``
+seconds; the rest is answered with 503), then closes its sockets and exits 0. A second signal
+stops it at once.
+
+With metrics on and several workers, the server owns a temporary directory for the workers'
+metric tables (``metrics``), made before the first fork and removed when the server stops.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import shutil
 import signal
 import socket
+import tempfile
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import InvalidArgument
@@ -66,8 +75,11 @@ def check(settings: Settings) -> None:
         check_token(settings.auth_token, "MODELPACK_AUTH_TOKEN")
 
 
-def uvicorn_config(app: Any, settings: Settings, *, port: int | None = None) -> Any:
-    """The uvicorn Config for an app under ``settings`` (``port``: the port actually bound)."""
+def uvicorn_config(
+    app: Any, settings: Settings, *, port: int | None = None, log_config: Any = None
+) -> Any:
+    """The uvicorn Config for an app under ``settings`` (``port``: the port actually bound;
+    ``log_config``: uvicorn's logging setup, None to keep what ``logs.configure`` set)."""
     import uvicorn
 
     level = settings.log_level.lower()
@@ -79,21 +91,12 @@ def uvicorn_config(app: Any, settings: Settings, *, port: int | None = None) -> 
         http=_fastest("httptools", "httptools"),
         lifespan="off",
         log_level=level,
-        access_log=level == "debug",  # one line per request costs ~10% at small payloads
+        log_config=log_config,
+        # One line per request costs ~10% at small payloads; --access-log writes our own.
+        access_log=level == "debug" and not settings.access_log,
         server_header=False,
         timeout_graceful_shutdown=int(settings.graceful_timeout) + 1,
     )
-
-
-def _configure_logging(settings: Settings) -> None:
-    """modelpack's own log lines (model loading, prediction tracebacks) beside uvicorn's."""
-    logger = logging.getLogger("modelpack")
-    logger.setLevel(settings.log_level.upper())
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
 
 
 def _bind(settings: Settings) -> socket.socket:
@@ -115,7 +118,6 @@ def _bind(settings: Settings) -> socket.socket:
 def serve(model_uri: str, settings: Settings) -> None:
     """Serve the package at ``model_uri`` until SIGINT or SIGTERM."""
     check(settings)
-    _configure_logging(settings)
     settings = with_identity(model_uri, settings)
     reserved = _reserve_grpc(settings)  # before the slow part: a taken port fails at once
     try:
@@ -127,33 +129,52 @@ def serve(model_uri: str, settings: Settings) -> None:
 
 def _serve(model_uri: str, settings: Settings, reserved: socket.socket | None) -> None:
     from modelpack.pyfunc import load_model
+    from modelpack.serving import logs
     from modelpack.serving.app import create_app
     from modelpack.serving.runtime import Runtime
 
+    log_config = logs.configure(settings)
+    started = time.perf_counter()
     model = load_model(model_uri, settings=settings)  # once, before any worker exists
+    load_seconds = time.perf_counter() - started
     _log.info("loaded %s model from %s", model.flavor_name, model_uri)
-    runtime = Runtime(model, settings)  # starts nothing: threads do not survive a fork
-    app = create_app(model, settings, runtime)
-    grpc_port = reserved.getsockname()[1] if reserved is not None else None
-    sock = _bind(settings)
-    port = sock.getsockname()[1]
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    _log.info(
-        "serving on http://%s:%d with %d worker(s) (Ctrl+C to stop)", host, port, settings.workers
-    )
-    if grpc_port is not None:
-        _log.info("serving gRPC (Open Inference Protocol) on %s:%d", host, grpc_port)
+    metrics_dir = None
+    if settings.metrics and settings.workers > 1:
+        metrics_dir = Path(tempfile.mkdtemp(prefix="modelpack-metrics-"))
+    try:
+        # Starts nothing: threads do not survive a fork.
+        runtime = Runtime(model, settings, metrics_dir=metrics_dir, load_seconds=load_seconds)
+        app = create_app(model, settings, runtime)
+        grpc_port = reserved.getsockname()[1] if reserved is not None else None
+        sock = _bind(settings)
+        port = sock.getsockname()[1]
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        _log.info(
+            "serving on http://%s:%d with %d worker(s) (Ctrl+C to stop)",
+            host,
+            port,
+            settings.workers,
+        )
+        if grpc_port is not None:
+            _log.info("serving gRPC (Open Inference Protocol) on %s:%d", host, grpc_port)
 
-    def run_worker() -> int:
-        return _run_worker(app, runtime, settings, sock, port, grpc_port)
+        def run_worker() -> int:
+            return _run_worker(app, runtime, settings, sock, port, log_config, grpc_port)
 
-    if settings.workers == 1:
-        status = run_worker()
-    else:
-        from modelpack.serving._supervisor import Supervisor
+        if settings.workers == 1:
+            status = run_worker()
+        else:
+            from modelpack.serving._supervisor import Supervisor
 
-        status = Supervisor(settings.workers, run_worker, settings.graceful_timeout).run()
-    sock.close()
+            on_exit = runtime.metrics.mark_process_dead if runtime.metrics is not None else None
+            supervisor = Supervisor(
+                settings.workers, run_worker, settings.graceful_timeout, on_exit=on_exit
+            )
+            status = supervisor.run()
+        sock.close()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     if status:
         raise SystemExit(status)
 
@@ -202,6 +223,7 @@ def _run_worker(
     settings: Settings,
     sock: socket.socket,
     port: int,
+    log_config: Any,
     grpc_port: int | None = None,
 ) -> int:
     """One worker: start the engine, warm up, serve until a signal; its exit status."""
@@ -211,9 +233,26 @@ def _run_worker(
     grpc_server: Any = None
 
     class _Server(uvicorn.Server):
+        """Drains on the first signal with its socket open, so that probes see 503 from
+        /health/ready and new predictions get 503 with Retry-After rather than a refused
+        connection; stops once nothing is queued or running (or the grace period is over)."""
+
+        drain_signal: int | None = None
+
         def handle_exit(self, sig: int, frame: Any) -> None:
-            runtime.begin_shutdown(settings.graceful_timeout)
-            super().handle_exit(sig, frame)
+            if self.drain_signal is not None or not self.started:  # a second signal: stop now
+                super().handle_exit(sig, frame)
+                return
+            # Only a flag: a signal handler may run while this thread holds the engine's lock.
+            self.drain_signal = sig
+
+        async def on_tick(self, counter: int) -> bool:  # every 0.1 s, on the event loop
+            if self.drain_signal is not None and not self.should_exit:
+                if not runtime.draining:
+                    runtime.begin_shutdown(settings.graceful_timeout)
+                if runtime.drained():
+                    super().handle_exit(self.drain_signal, None)
+            return await super().on_tick(counter)
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             nonlocal grpc_server
@@ -234,7 +273,7 @@ def _run_worker(
                 grpc_server.stop(settings.graceful_timeout), super().shutdown(sockets)
             )
 
-    server = _Server(uvicorn_config(app, settings, port=port))
+    server = _Server(uvicorn_config(app, settings, port=port, log_config=log_config))
     # uvicorn re-raises the signal it caught once it has shut down, which would end the process
     # by the signal (status -15) or with a KeyboardInterrupt; these handlers make it a clean exit.
     previous = {sig: signal.signal(sig, _exit_cleanly) for sig in (signal.SIGINT, signal.SIGTERM)}

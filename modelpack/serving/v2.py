@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelpack.codecs import V2Request, encode_v2_response, parse_v2_request
-from modelpack.engine import ClientGone
+from modelpack.engine import ClientGone, count_rows
 from modelpack.errors import MalformedInput, ModelpackError, internal_error
 from modelpack.serving._v2_service import V2Service
 from modelpack.serving.invocations import (
@@ -33,6 +33,7 @@ from modelpack.serving.invocations import (
     too_large,
     until_disconnect,
 )
+from modelpack.serving.observe import ROWS
 from modelpack.serving.request_id import current_request_id
 
 __all__ = ["HEADER_LENGTH", "V2_ENDPOINTS", "error_body", "is_v2_path", "v2_routes"]
@@ -141,6 +142,7 @@ class Infer:
             request, prepared = await _in_thread(self._prepare, body, header_length)
         else:
             request, prepared = self._prepare(body, header_length)
+        scope[ROWS] = count_rows(prepared.data)  # for the metrics and the access log
         gone = functools.partial(until_disconnect, receive) if self._service.waits else None
         try:
             predictions = await self._service.predict(prepared, deadline, gone)

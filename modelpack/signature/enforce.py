@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelpack._logs import log_once
 from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch, one_line, short_repr
 from modelpack.signature._tensors import enforce_tensors
 from modelpack.signature.casting import cast_series, passthrough_dtype, validate_param
@@ -31,6 +32,9 @@ from modelpack.signature.schema import (
 __all__ = ["enforce_input", "enforce_params"]
 
 _log = logging.getLogger(__name__)
+# Said once per distinct set of names (log_once): a client sends the same params every time.
+_NO_PARAMS = "params %s ignored: the model declares no params"
+_UNKNOWN_PARAMS = "params %s ignored: not in the model's params schema"
 
 
 def _short(value: Any) -> str:
@@ -176,12 +180,12 @@ def enforce_params(params: Mapping[str, Any] | None, schema: ParamSchema | None)
     given = dict(params or {})
     if schema is None:
         if given:
-            _log.warning("params %s ignored: the model declares no params", sorted(given))
+            log_once(_log, logging.WARNING, _NO_PARAMS, sorted(given))
         return {}
     known = {p.name for p in schema.params}
     unknown = sorted(set(given) - known)
     if unknown:
-        _log.warning("params %s ignored: not in the model's params schema", unknown)
+        log_once(_log, logging.WARNING, _UNKNOWN_PARAMS, unknown)
     out = {}
     for spec in schema.params:
         if spec.name in given and given[spec.name] is not None:

@@ -202,3 +202,87 @@ def test_submit_sync_answers_without_an_event_loop() -> None:
     engine = _engine(Model())
     np.testing.assert_array_equal(engine.submit_sync(_frame(2, 1), {}, _deadline()), [2.0, 4.0])
     engine.drain(1)
+
+
+class Observer:
+    """Records what the engine reports."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        """(rows, requests) per model call."""
+        self.waits: list[float] = []
+        self.depths: list[int] = []
+
+    def on_depth(self, depth: int) -> None:
+        self.depths.append(depth)
+
+    def on_call(self, rows: int, waits: Any) -> None:
+        self.calls.append((rows, len(waits)))
+        self.waits.extend(waits)
+
+
+def test_the_observer_hears_of_every_call_and_its_waits() -> None:
+    model = Model(delay=0.01)
+    observer = Observer()
+    engine = _engine(model, observer=observer)
+    requests = [(_frame(n, 100 * i), {}) for i, n in enumerate([1, 3, 17] * 10)]
+    asyncio.run(_gather(engine, requests))
+    engine.drain(1)
+    assert sum(rows for rows, _ in observer.calls) == sum(f.shape[0] for f, _ in requests)
+    assert sum(n for _, n in observer.calls) == len(requests)
+    assert [rows for rows, _ in observer.calls] == model.calls  # one report per model call
+    assert any(n > 1 for _, n in observer.calls)  # merged calls are reported once
+    assert len(observer.waits) == len(requests) and all(w >= 0 for w in observer.waits)
+    assert max(observer.depths) > 0 and observer.depths[-1] == 0
+
+
+def test_unobserved_calls_and_unmergeable_inputs_are_counted_apart() -> None:
+    observer = Observer()
+    engine = _engine(lambda data, params: [0] * len(data), observer=observer, batching=False)
+    engine.submit_sync(_frame(5, 0), {}, _deadline(), observed=False)  # a warm-up
+    engine.submit_sync(_frame(4, 0), {}, _deadline())
+    engine.submit_sync({"a": [1, 2, 3]}, {}, _deadline())  # lists: rows counted all the same
+    engine.drain(1)
+    assert observer.calls == [(4, 1), (3, 1)]
+
+
+def test_the_request_id_reaches_the_model_call() -> None:
+    from modelpack._logs import current_request_id, reset_request_id, set_request_id
+
+    seen: list[str | None] = []
+    entered = threading.Event()
+    gate = threading.Event()
+    gate.set()
+
+    def model(data: Any, params: Any) -> Any:
+        seen.append(current_request_id())
+        entered.set()
+        gate.wait()
+        return data["a"].to_numpy()
+
+    engine = _engine(model)
+
+    async def one(i: int) -> Any:
+        token = set_request_id(f"r{i}")
+        try:
+            return await engine.submit(_frame(1, i), {}, _deadline())
+        finally:
+            reset_request_id(token)
+
+    async def scenario() -> None:
+        await one(0)  # alone
+        gate.clear()
+        entered.clear()
+        first = asyncio.ensure_future(one(1))
+        while not entered.is_set():  # r1 is being predicted; the others wait, then merge
+            await asyncio.sleep(0.005)
+        rest = [asyncio.ensure_future(one(i)) for i in range(2, 12)]
+        while engine.depth < 10:
+            await asyncio.sleep(0.005)
+        gate.set()
+        await asyncio.gather(first, *rest)
+
+    asyncio.run(scenario())
+    engine.drain(1)
+    assert seen == ["r0", "r1", "r2,r3,r4,r5,+6"]  # a merged call: the first ids and a count
+    assert current_request_id() is None  # nothing left behind in this thread

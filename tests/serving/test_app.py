@@ -261,7 +261,8 @@ def test_unknown_path(client: AppClient) -> None:
         client.get("/nope"),
         404,
         "ENDPOINT_NOT_FOUND",
-        "no endpoint at /nope; the endpoints are /invocations, /ping, /health, /version",
+        "no endpoint at /nope; the endpoints are /invocations, /ping, /health, "
+        "/health/live, /health/ready, /version, /metrics, /openapi.json, /",
     )
 
 

@@ -92,16 +92,14 @@ def test_every_other_route_needs_the_token(guarded: AppClient) -> None:
     assert guarded.get("/version", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_health_probes_and_metrics_are_open(guarded: AppClient) -> None:
-    for path in ("/ping", "/health"):
-        assert guarded.get(path).status_code == 200
-        assert guarded.head(path).status_code == 200
-    # V2's probes answer without a token (ready is 503 here: this app's model never warms up).
-    assert guarded.get("/v2/health/live").status_code == 200
-    assert guarded.get("/v2/health/ready").status_code == 503
-    # The probes and /metrics still to come answer 404, not 401, without a token.
-    for path in sorted(OPEN_PATHS - {"/ping", "/health", "/v2/health/live", "/v2/health/ready"}):
-        assert guarded.get(path).status_code == 404, path
+def test_health_probes_metrics_and_the_model_page_are_open(guarded: AppClient) -> None:
+    served = {"/ping", "/health", "/health/live", "/health/ready", "/metrics", "/openapi.json", "/"}
+    for path in sorted(served):
+        assert guarded.get(path).status_code == 200, path
+        assert guarded.head(path).status_code == 200, path
+    for path in ("/v2/health/live", "/v2/health/ready"):  # V2's probes (GET only)
+        assert guarded.get(path).status_code == 200, path
+    assert OPEN_PATHS == served | {"/v2/health/live", "/v2/health/ready"}
 
 
 def test_v2_routes_refuse_in_v2s_error_format(guarded: AppClient) -> None:

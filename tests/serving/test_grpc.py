@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -331,3 +332,50 @@ def test_a_grpc_port_another_program_listens_on_is_refused(twocols_package: Path
         2,
         f"Error: --grpc-port: cannot listen on 127.0.0.1:{port}: Address already in use\n",
     )
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+def test_v2_rest_and_grpc_requests_are_counted_under_their_protocol(
+    start_server: Any, torch_package: Path
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server = start_server("-m", str(torch_package), "--grpc-port", "0")
+    wait_ready(server)
+    x = np.zeros((3, TORCH_WIDTH), dtype=np.float32)
+    c = client(server)
+    for _ in range(2):
+        c.infer("torch-mlp", [infer_input("input-0", x, "FP32")])
+    with pytest.raises(tg.InferenceServerException):
+        c.infer("torch-mlp", [infer_input("input-0", x.astype(np.float64), "FP64")])
+    body = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "datatype": "FP32",
+                "shape": [3, TORCH_WIDTH],
+                "data": x.ravel().tolist(),
+            }
+        ]
+    }
+    rest = httpx.post(f"{server.url}/v2/models/torch-mlp/infer", json=body, timeout=30)
+    assert rest.status_code == 200
+
+    scrape = httpx.get(f"{server.url}/metrics", timeout=30).text
+    counts = {
+        (s.labels["protocol"], s.labels["code"]): s.value
+        for family in text_string_to_metric_families(scrape)
+        for s in family.samples
+        if s.name == "modelpack_requests_total" and s.value
+    }
+    rows = {
+        s.name: s.value
+        for family in text_string_to_metric_families(scrape)
+        for s in family.samples
+        if s.name == "modelpack_rows_total"
+    }
+    # The warm-up's example is not a request; the refused FP64 call is not a row.
+    assert counts == {("grpc", "OK"): 2, ("grpc", "INVALID_ARGUMENT"): 1, ("v2", "200"): 1}
+    assert rows == {"modelpack_rows_total": 9}

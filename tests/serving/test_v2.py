@@ -39,7 +39,7 @@ from modelpack.signature import (
     TensorSpec,
 )
 
-from .apps import _PlainFlavor, _Predictor, client_for, plain_model
+from .apps import AppClient, _PlainFlavor, _Predictor, client_for, plain_model
 from .v2models import TORCH_WIDTH
 
 th = pytest.importorskip("tritonclient.http")
@@ -677,7 +677,8 @@ def test_wrong_method_and_unknown_path_are_v2_errors(twocols_server: Server) -> 
 
 def test_ready_is_503_until_warmed_up_and_live_is_200(wine_model) -> None:
     # An app whose runtime was never started: loaded, not warmed up.
-    with client_for(wine_model, model_name="wine") as c:
+    settings = Settings(model_name="wine")
+    with AppClient(create_app(wine_model, settings, Runtime(wine_model, settings))) as c:
         live, ready = c.get("/v2/health/live"), c.get("/v2/health/ready")
         model_ready = c.get("/v2/models/wine/ready")
 

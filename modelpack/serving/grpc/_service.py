@@ -10,6 +10,7 @@ Errors are gRPC statuses with the message REST would give (``INVALID_ARGUMENT`` 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hmac
 import logging
@@ -29,11 +30,12 @@ from modelpack.codecs import (
     request_from_parts,
     v2_tensor,
 )
-from modelpack.engine import ClientGone
+from modelpack.engine import ClientGone, count_rows
 from modelpack.errors import MalformedInput, ModelpackError, clip, internal_error
 from modelpack.serving._v2_service import V2Service
 from modelpack.serving.auth import _bearer_token
 from modelpack.serving.grpc._messages import SERVICE, messages
+from modelpack.serving.metrics import Metrics
 
 __all__ = ["STATUS", "AuthInterceptor", "Handlers", "status_of"]
 
@@ -50,6 +52,9 @@ STATUS = {
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 """gRPC status codes for the HTTP statuses of modelpack's errors (anything else: INTERNAL)."""
+
+_ROWS: contextvars.ContextVar[int] = contextvars.ContextVar("modelpack_grpc_rows", default=0)
+"""Rows of the ModelInfer call being answered (set by the handler, read by ``_guarded``)."""
 
 OPEN_METHODS = frozenset({f"/{SERVICE}/ServerLive", f"/{SERVICE}/ServerReady"})
 """RPCs served without a token (the health probes, as ``/v2/health/*`` on REST)."""
@@ -105,7 +110,7 @@ class Handlers:
             SERVICE,
             {
                 name: grpc.unary_unary_rpc_method_handler(
-                    _guarded(fn),
+                    _guarded(fn, self._service.runtime.metrics if name == "ModelInfer" else None),
                     request_deserializer=m[request].FromString,
                     response_serializer=m[response].SerializeToString,
                 )
@@ -155,6 +160,7 @@ class Handlers:
         with service.runtime.plane.admitted():  # RESOURCE_EXHAUSTED at once when the worker is full
             v2 = _request(request)
             prepared = service.prepare(v2)
+            _ROWS.set(count_rows(prepared.data))
             gone = functools.partial(_cancelled, context) if service.waits else None
             try:
                 predictions = await service.predict(prepared, started + budget, gone)
@@ -258,11 +264,16 @@ def _cancelled(context: Any) -> asyncio.Future[None]:
     return future
 
 
-def _guarded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+def _guarded(
+    fn: Callable[[Any, Any], Any], metrics: Metrics | None = None
+) -> Callable[[Any, Any], Any]:
     """Answers a ModelpackError with its status and message, and anything else with INTERNAL
-    (the traceback goes to the log, never to the client)."""
+    (the traceback goes to the log, never to the client); with ``metrics``, records the call
+    (protocol ``grpc``, its status code's name, duration, rows)."""
 
     async def handler(request: Any, context: Any) -> Any:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
         try:
             return await fn(request, context)
         except ModelpackError as exc:
@@ -273,8 +284,13 @@ def _guarded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
                 _log.info("gRPC %s: %s", code.name, exc.message)
             await context.abort(code, exc.message)
         except Exception:
+            code = grpc.StatusCode.INTERNAL
             _log.exception("gRPC INTERNAL: unhandled error")
-            await context.abort(grpc.StatusCode.INTERNAL, "internal server error; see the log")
+            await context.abort(code, "internal server error; see the log")
+        finally:
+            if metrics is not None:
+                rows = _ROWS.get() if code == grpc.StatusCode.OK else 0
+                metrics.record_request("grpc", code.name, time.perf_counter() - started, rows)
 
     return handler
 
