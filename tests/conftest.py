@@ -11,7 +11,14 @@ import pytest
 from servers import Server, finish, launch
 from winedata import WINE_COLUMNS
 
+import __main__
 import modelpack
+
+# A pytest-xdist worker runs with a __main__ that has neither __spec__ nor __file__, which
+# pyspark.sql.connect takes for a doctest run: without Spark Connect's extra libraries it calls
+# sys.exit(0) on import. MLflow imports it to ask whether an input is a Spark DataFrame.
+if getattr(__main__, "__spec__", None) is None and not hasattr(__main__, "__file__"):
+    __main__.__file__ = "<pytest-xdist worker>"
 
 
 @pytest.fixture(scope="session")

@@ -218,7 +218,14 @@ def _check_rows(rows: list[Any], where: str) -> None:
 def _pandas(build: Callable[[], pd.DataFrame], where: str) -> pd.DataFrame:
     try:
         return build()
-    except (TypeError, ValueError, KeyError, IndexError, AssertionError) as exc:
+    except (
+        TypeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        AssertionError,
+        pd.errors.InvalidIndexError,  # unhashable column labels: {"columns": [[]]}
+    ) as exc:
         raise MalformedInput(
             f"{where}: the data is not a valid DataFrame representation: {one_line(exc)}"
         ) from None

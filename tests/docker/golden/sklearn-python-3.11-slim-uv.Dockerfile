@@ -17,6 +17,6 @@ ENV PATH=/opt/modelpack/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /home/modelpack
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/ping', timeout=4)"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health/ready', timeout=4)"]
 LABEL io.modelpack.flavor="sklearn" io.modelpack.model-uuid="0123456789abcdef0123456789abcdef" io.modelpack.python="3.11" io.modelpack.version="0.1.0"
 ENTRYPOINT ["/bin/sh", "-c", "export MODELPACK_WORKERS=\"${MODELPACK_WORKERS:-$(nproc)}\"; exec modelpack serve -m /opt/ml/model -h 0.0.0.0 -p 8080 \"$@\"", "modelpack"]
