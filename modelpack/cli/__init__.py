@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from modelpack._version import __version__
-from modelpack.cli._images import build_docker, generate_dockerfile
+from modelpack.cli._images import build_docker, generate_dockerfile, generate_k8s
 from modelpack.cli._package import info, keygen, sign, verify
 from modelpack.cli._predict import predict
 from modelpack.cli._serve import serve
@@ -20,5 +20,15 @@ def main() -> None:
     """Package, inspect, score and serve models in MLflow's MLmodel format."""
 
 
-for _command in (info, serve, predict, generate_dockerfile, build_docker, verify, sign, keygen):
+for _command in (
+    info,
+    serve,
+    predict,
+    generate_dockerfile,
+    build_docker,
+    generate_k8s,
+    verify,
+    sign,
+    keygen,
+):
     main.add_command(_command)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from modelpack.cli._common import (
@@ -55,6 +58,21 @@ __all__ = ["predict"]
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @env_manager_option
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this process, in chunks. spark: Parquet or CSV files or directories in, a "
+    "Parquet directory out (the input columns and the predictions, one file per partition).",
+)
+@click.option(
+    "--spark-master",
+    default=None,
+    metavar="URL",
+    help="Spark master for --engine spark (default: local[*]); the executors need modelpack "
+    "and the model's requirements in the Python that PYSPARK_PYTHON names.",
+)
 @handle_errors
 def predict(
     model_uri: str,
@@ -65,6 +83,8 @@ def predict(
     batch_size: int,
     quiet: bool,
     env_manager: str,
+    engine: str,
+    spark_master: str | None,
 ) -> None:
     """Score a file with a model and write the predictions.
 
@@ -76,6 +96,23 @@ def predict(
 
     local_only(env_manager)
     settings = Settings.from_env()
+    if spark_master is not None and engine != "spark":
+        from modelpack.errors import InvalidArgument
+
+        raise InvalidArgument("--spark-master needs --engine spark")
+    if engine == "spark":
+        _predict_on_spark(
+            model_uri,
+            input_path,
+            output_path,
+            input_format=input_format,
+            output_format=output_format,
+            batch_size=batch_size,
+            master=spark_master,
+            quiet=quiet,
+            settings=settings,
+        )
+        return
     model = load_model(model_uri, settings=settings)
     predict_file(
         model,
@@ -86,4 +123,20 @@ def predict(
         batch_size=batch_size,
         progress=False if quiet else None,
         json_style=settings.json_style,
+    )
+
+
+def _predict_on_spark(model_uri: str, source: str, destination: str, **options: object) -> None:
+    from modelpack.batch import predict_spark
+
+    # Spark starts its Python workers with PYSPARK_PYTHON (default: python3 on the PATH), which
+    # may not be the Python that has modelpack: this one, unless the user chose another.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    quiet = options.pop("quiet")
+    predict_spark(
+        model_uri,
+        source,
+        destination,
+        progress=False if quiet else None,
+        **options,  # type: ignore[arg-type]
     )
