@@ -2,7 +2,9 @@
 
 The child process imports modelpack's server (its libraries are in every pod too), loads the
 package, predicts its input example once (as a worker warms up before it reports ready), and
-prints ``ru_maxrss``: the high-water mark of its resident memory (``VmHWM``).
+prints the high-water mark of its resident memory: ``VmHWM`` from ``/proc/self/status`` on Linux.
+(Not ``getrusage``'s ``ru_maxrss`` there: Linux carries it over ``exec`` from the forked copy of
+the parent, so a child of a big process reports the parent's size; it is the fallback elsewhere.)
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ model = load_model(path, settings=Settings.from_env())
 example = load_input_example(model.path, model.metadata.saved_input_example_info)
 if example is not None:
     model.predict(example)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak": peak * (1 if sys.platform == "darwin" else 1024)}))
+try:
+    with open("/proc/self/status") as status:
+        line = next(l for l in status if l.startswith("VmHWM:"))
+    peak = int(line.split()[1]) * 1024  # kB
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak *= 1 if sys.platform == "darwin" else 1024
+print(json.dumps({"peak": peak}))
 """
 
 
