@@ -16,7 +16,13 @@ from typing import Any, Tuple, Union  # noqa: UP035 (pyspark reads these hints, 
 
 import pandas as pd
 
-from modelpack.batch._spark_ship import ShippedModel, predict_rows, ship, short_error
+from modelpack.batch._spark_ship import (
+    ShippedModel,
+    predict_rows,
+    require_pyspark,
+    ship,
+    short_error,
+)
 from modelpack.batch._spark_types import parse_result_type, to_spark
 from modelpack.errors import InvalidArgument, ModelpackError, SignatureMismatch
 from modelpack.format.mlmodel import Model
@@ -55,6 +61,7 @@ def spark_udf(
     The package is shipped to the executors once and loaded once per Python worker. Each row's
     prediction is the one ``modelpack.load_model(model_uri).predict`` gives it on the whole table.
     """
+    require_pyspark()
     from pyspark.sql.functions import pandas_udf
     from pyspark.sql.types import StructType
 

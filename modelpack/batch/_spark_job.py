@@ -25,7 +25,13 @@ import pandas as pd
 
 from modelpack.batch._files import Chunk, _delimiter, _table
 from modelpack.batch._local import CHUNK_MULTIPLE, BatchResult
-from modelpack.batch._spark_ship import ShippedModel, predict_rows, ship, short_error
+from modelpack.batch._spark_ship import (
+    ShippedModel,
+    predict_rows,
+    require_pyspark,
+    ship,
+    short_error,
+)
 from modelpack.codecs import InputPlan, csv_dtypes
 from modelpack.errors import (
     InvalidArgument,
@@ -76,6 +82,7 @@ def predict_spark(
     at a time (Arrow batches, rounded up to a multiple of 64). ``progress`` None means: on a
     terminal.
     """
+    require_pyspark()
     settings = settings if settings is not None else Settings.from_env()
     if batch_size < 1:
         raise InvalidArgument(f"--batch-size must be at least 1, got {batch_size}")

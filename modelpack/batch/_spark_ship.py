@@ -33,6 +33,7 @@ from modelpack.batch._local import CHUNK_MULTIPLE
 from modelpack.errors import (
     InvalidModel,
     InvalidOutput,
+    MissingDependency,
     ModelpackError,
     first_line,
     raised_in_modelpack,
@@ -42,7 +43,7 @@ from modelpack.format.mlmodel import Model
 from modelpack.pyfunc import PyFuncModel, load_model
 from modelpack.settings import Settings
 
-__all__ = ["ShippedModel", "predict_rows", "ship", "short_error"]
+__all__ = ["ShippedModel", "predict_rows", "require_pyspark", "ship", "short_error"]
 
 # Loaded models of this Python worker, by ShippedModel.key.
 _LOADED: dict[str, PyFuncModel] = {}
@@ -51,6 +52,16 @@ _ARCHIVES: dict[str, Path] = {}
 _ADDED: set[tuple[str, str]] = set()
 _LOCK = threading.Lock()
 _archive_dir: Path | None = None
+
+
+def require_pyspark() -> None:
+    """Refuse at once, saying what to install, when pyspark is missing."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependency(
+            f"Spark needs the pyspark package and Java 17+: pip install 'modelpack[spark]' ({exc})"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -190,27 +190,43 @@ def _nested(value: Any, array_type: Any) -> Any:
         return None
     if isinstance(array_type.elementType, T.ArrayType):
         return [_nested(v, array_type.elementType) for v in value]
-    return np.asarray(value, dtype=_NUMPY_OF[type(array_type.elementType).__name__])
+    return np.asarray(value, dtype=_numpy_dtype(array_type.elementType))
+
+
+def _casts() -> list[tuple[type, list[Any], Any]]:
+    """MLflow's table: per scalar Spark type, the dtypes of prediction columns that fit it and
+    the numpy type they are cast to."""
+    from pyspark.sql import types as T
+
+    small_ints = [np.byte, np.ubyte, np.short, np.ushort]
+    return [
+        (T.IntegerType, [*small_ints, np.int32], np.int32),
+        (T.LongType, [*small_ints, int], np.int64),
+        (T.FloatType, [np.number], np.float32),
+        (T.DoubleType, [np.number], np.float64),
+        (T.BooleanType, [bool, np.bool_], np.bool_),
+        (T.StringType, [], np.str_),
+    ]
+
+
+def _numpy_dtype(element: Any) -> Any:
+    for kind, _, dtype in _casts():
+        if isinstance(element, kind):
+            return dtype
+    raise InvalidOutput(f"no numpy type for Spark's {element.simpleString()}")
 
 
 def _columns_of(result: pd.DataFrame, element: Any) -> pd.DataFrame:
-    """MLflow's rule: the prediction columns of a dtype that fits ``element``, cast to it."""
-    kind = type(element).__name__
-    if kind == "IntegerType":
-        picked = result.select_dtypes([np.byte, np.ubyte, np.short, np.ushort, np.int32])
-        picked = picked.astype(np.int32)
-    elif kind == "LongType":
-        picked = result.select_dtypes([np.byte, np.ubyte, np.short, np.ushort, int]).astype(
-            np.int64
-        )
-    elif kind == "FloatType":
-        picked = result.select_dtypes(include=(np.number,)).astype(np.float32)
-    elif kind == "DoubleType":
-        picked = result.select_dtypes(include=(np.number,)).astype(np.float64)
-    elif kind == "BooleanType":
-        picked = result.select_dtypes([bool, np.bool_]).astype(bool)
-    else:
-        picked = result
+    """MLflow's rule: the prediction columns of a dtype that fits ``element``, cast to it;
+    every column, as text, for ``string``."""
+    from pyspark.sql import types as T
+
+    if isinstance(element, T.StringType):
+        return result.map(str)
+    picked = result
+    for kind, include, dtype in _casts():
+        if isinstance(element, kind):
+            picked = result.select_dtypes(include=include).astype(dtype)
     if len(picked.columns) == 0:
         dtypes = sorted({str(t) for t in result.dtypes})
         raise InvalidOutput(
@@ -218,19 +234,7 @@ def _columns_of(result: pd.DataFrame, element: Any) -> pd.DataFrame:
             f"(its output has dtypes {', '.join(dtypes)}); ask for result_type 'string' or "
             "'array<string>'"
         )
-    if kind == "StringType":
-        picked = picked.map(str)
     return picked
-
-
-_NUMPY_OF = {
-    "IntegerType": np.int32,
-    "LongType": np.int64,
-    "FloatType": np.float32,
-    "DoubleType": np.float64,
-    "BooleanType": np.bool_,
-    "StringType": np.str_,
-}
 
 
 def _struct(result: pd.DataFrame, struct_type: Any) -> pd.DataFrame:
@@ -248,8 +252,8 @@ def _struct(result: pd.DataFrame, struct_type: Any) -> pd.DataFrame:
         if isinstance(field.dataType, T.ArrayType):
             out[field.name] = pd.Series([_nested(v, field.dataType) for v in values])
             continue
-        target = _NUMPY_OF.get(type(field.dataType).__name__)
-        if target is not None and not values.isna().all():
+        target = _numpy_dtype(field.dataType)
+        if not values.isna().all():
             values = values.map(str) if target is np.str_ else values.astype(target)
         out[field.name] = values.reset_index(drop=True)
     return pd.DataFrame(out)

@@ -21,7 +21,7 @@ from winedata import WINE_COLUMNS
 import modelpack
 from modelpack.batch import predict_file, predict_spark
 from modelpack.cli import main
-from modelpack.errors import InvalidArgument, InvalidParams
+from modelpack.errors import InvalidArgument, InvalidParams, SignatureMismatch
 from modelpack.format import write_manifest
 
 pyspark = pytest.importorskip("pyspark")
@@ -159,21 +159,45 @@ class Shifted(modelpack.PythonModel):
     def predict(self, context, model_input, params=None):
         bonus = (params or {}).get("bonus", 0.0)
         return model_input["alcohol"] * self.scale + self.shift + bonus
+
+
+class Table(modelpack.PythonModel):
+    """A DataFrame per batch: a score, a label and a count."""
+
+    def predict(self, context, model_input, params=None):
+        import pandas as pd
+
+        alcohol = model_input["alcohol"]
+        return pd.DataFrame(
+            {
+                "score": alcohol * 0.5,
+                "label": (alcohol > 10).map({True: "high", False: "low"}),
+                "count": alcohol.astype("int64"),
+            }
+        )
 '''
 
 
 @pytest.fixture(scope="module")
-def python_package(tmp_path_factory, wine_frame) -> Path:
-    """A PythonModel whose class lives in the package's code/ (the workers import it there)."""
-    root = tmp_path_factory.mktemp("spark")
-    module = root / "spark_shifted.py"
+def model_code(tmp_path_factory) -> tuple[Path, object]:
+    """The PythonModels' module, imported here and saved into each package's code/ (the
+    workers import it from there)."""
+    root = tmp_path_factory.mktemp("code")
+    module = root / "spark_models.py"
     module.write_text(textwrap.dedent(MODEL_CODE))
-    (root / "scale.txt").write_text("0.5")
-    spec = importlib.util.spec_from_file_location("spark_shifted", module)
+    spec = importlib.util.spec_from_file_location("spark_models", module)
     assert spec is not None and spec.loader is not None
     loaded = importlib.util.module_from_spec(spec)
-    sys.modules["spark_shifted"] = loaded
+    sys.modules["spark_models"] = loaded
     spec.loader.exec_module(loaded)
+    return module, loaded
+
+
+@pytest.fixture(scope="module")
+def python_package(tmp_path_factory, model_code, wine_frame) -> Path:
+    module, loaded = model_code
+    root = tmp_path_factory.mktemp("spark")
+    (root / "scale.txt").write_text("0.5")
     path = root / "shifted"
     modelpack.save_model(
         loaded.Shifted(),
@@ -182,6 +206,16 @@ def python_package(tmp_path_factory, wine_frame) -> Path:
         model_config={"shift": 1.0},
         code_paths=[module],
         input_example=(wine_frame.head(3), {"bonus": 0.0}),
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def frame_package(tmp_path_factory, model_code, wine_frame) -> Path:
+    module, loaded = model_code
+    path = tmp_path_factory.mktemp("spark") / "table"
+    modelpack.save_model(
+        loaded.Table(), path, code_paths=[module], input_example=wine_frame.head(3)
     )
     return path
 
@@ -291,6 +325,35 @@ def test_python_model_with_params(spark, spark_table, table, python_package) -> 
     expected = _in_process(python_package, table, params={"bonus": 2.0})
     np.testing.assert_array_equal(got.to_numpy(), expected)
     assert got.iloc[0] == table["alcohol"].iloc[0] * 0.5 + 1.0 + 2.0
+
+
+@pytest.mark.parametrize(
+    ("result_type", "expected"),
+    [
+        # A struct takes the output's columns by name; the scalar types take the leftmost
+        # column that fits (MLflow's rules): long the integer one, float and string the first.
+        ("score double, label string", lambda out: out[["score", "label"]]),
+        ("long", lambda out: out["count"]),
+        ("float", lambda out: out["score"].astype(np.float32)),
+        ("string", lambda out: out["score"].map(str)),
+        ("array<double>", lambda out: out[["score", "count"]].astype(float)),
+    ],
+)
+def test_result_types_of_a_dataframe_output(
+    spark, spark_table, table, frame_package, result_type, expected
+) -> None:
+    udf = modelpack.spark_udf(spark, str(frame_package), result_type=result_type)
+
+    rows = spark_table.select("id", udf().alias("p")).toPandas().sort_values("id")
+
+    want = expected(modelpack.load_model(frame_package).predict(table[WINE_COLUMNS]))
+    if isinstance(want, pd.DataFrame) and "array" in result_type:
+        assert [list(v) for v in rows["p"]] == want.to_numpy().tolist()
+    elif isinstance(want, pd.DataFrame):
+        got = pd.DataFrame([r.asDict() if hasattr(r, "asDict") else r for r in rows["p"]])
+        pd.testing.assert_frame_equal(got, want.reset_index(drop=True), check_dtype=False)
+    else:
+        assert rows["p"].tolist() == want.tolist()
 
 
 def test_bad_params_fail_on_the_driver(spark, python_package) -> None:
@@ -497,6 +560,24 @@ def test_cli_engine_spark_names_the_csv_file_but_no_line(
     assert result.exit_code == 2
     assert result.output == (
         f"Error: {tmp_path / 'in.csv'}, column 'pH': expected double, got str 'acidic'\n"
+    )
+
+
+def test_engine_spark_names_the_file_of_a_directory_that_holds_the_bad_row(
+    spark, sklearn_package: Path, wine_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    text = wine_frame.assign(pH=wine_frame["pH"].map(str))
+    (tmp_path / "in").mkdir()
+    text.iloc[:100].to_parquet(tmp_path / "in" / "a.parquet")
+    bad = text.iloc[100:].reset_index(drop=True)
+    bad.loc[7, "pH"] = "acidic"
+    bad.to_parquet(tmp_path / "in" / "b.parquet")
+
+    with pytest.raises(SignatureMismatch) as info:
+        predict_spark(str(sklearn_package), str(tmp_path / "in"), str(tmp_path / "o"), spark=spark)
+
+    assert str(info.value) == (
+        f"{tmp_path / 'in' / 'b.parquet'}: row 7, column 'pH': expected double, got str 'acidic'"
     )
 
 
