@@ -31,6 +31,7 @@ import pandas as pd
 
 from modelpack.batch._local import CHUNK_MULTIPLE
 from modelpack.errors import (
+    InvalidArgument,
     InvalidModel,
     InvalidOutput,
     MissingDependency,
@@ -104,10 +105,16 @@ def ship(
     model_config: Mapping[str, Any] | None = None,
 ) -> tuple[ShippedModel, Model]:
     """Check the package on the driver and add it to ``spark``'s context (once per content)."""
+    try:
+        context = spark.sparkContext
+    except (AttributeError, NotImplementedError):  # Spark Connect has no SparkContext
+        raise InvalidArgument(
+            f"{type(spark).__name__} has no SparkContext to ship the package with (Spark "
+            "Connect is not supported): use a classic SparkSession"
+        ) from None
     package = open_package(model_uri, settings)
     digest = _content_hash(package.path)
     archive = _archive(package.path, digest)
-    context = spark.sparkContext
     with _LOCK:
         if (context.applicationId, digest) not in _ADDED:
             context.addArchive(str(archive))

@@ -419,6 +419,15 @@ def test_a_corrupt_model_file_fails_the_job_with_one_line(
     assert len(str(info.value).strip().splitlines()) <= 6
 
 
+def test_a_session_without_a_spark_context_is_refused(sklearn_package) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        modelpack.spark_udf(object(), str(sklearn_package))
+    assert str(info.value) == (
+        "object has no SparkContext to ship the package with (Spark Connect is not supported): "
+        "use a classic SparkSession"
+    )
+
+
 def test_env_managers_other_than_local_are_refused(spark, sklearn_package) -> None:
     with pytest.raises(InvalidArgument, match="env_manager 'conda' is not supported yet"):
         modelpack.spark_udf(spark, str(sklearn_package), env_manager="conda")
