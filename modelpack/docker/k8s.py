@@ -10,15 +10,19 @@ The YAML is written as text, with comments that say what to edit; tests parse an
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from modelpack.docker._footprint import measure_peak_rss
-from modelpack.docker.context import PORT, USER_ID
+from modelpack.docker._k8s_pod import (
+    K8sSpec,
+    MiB,
+    container,
+    grace_period,
+    pod_security,
+    pod_volumes,
+)
 from modelpack.errors import InvalidArgument
 from modelpack.format.integrity import verify_package
 from modelpack.format.mlmodel import Model
@@ -37,35 +41,8 @@ __all__ = [
 MANIFEST_FILES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
 KSERVE_FILE = "kserve/inferenceservice.yaml"
 SELDON_FILE = "seldon/seldondeployment.yaml"
-MiB = 1024 * 1024
-PRESTOP_SECONDS = 5
-"""The pod sleeps this long on termination before SIGTERM: endpoints and load balancers stop
-sending it requests first."""
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _NAME_MAX = 45  # KServe and Seldon add suffixes to the name; 63 is the label limit
-
-
-@dataclass(frozen=True)
-class K8sSpec:
-    """What the manifests are rendered from."""
-
-    name: str
-    image: str
-    memory_request: int
-    """Bytes (``memory_for``)."""
-    memory_limit: int
-    measured: int | None = None
-    """The measured peak resident memory in bytes, quoted in a comment; None when given."""
-    replicas: int = 2
-    max_replicas: int = 10
-    timeout: float = 60.0
-    graceful_timeout: float = 5.0
-    auth_secret: str | None = None
-    kserve: bool = False
-    seldon: bool = False
-    source: str = ""
-    """The model URI, quoted in the header comment."""
-    flavor: str = ""
 
 
 def memory_for(peak: int) -> tuple[int, int]:
@@ -90,17 +67,6 @@ def parse_memory(text: str) -> int:
     if match is None:
         raise InvalidArgument(f"--memory must be a size like 512Mi or 2Gi, got {text!r}")
     return int(float(match.group(1)) * units[match.group(2)])
-
-
-def _quantity(size: int) -> str:
-    if size % (1024 * MiB) == 0:
-        return f"{size // (1024 * MiB)}Gi"
-    return f"{math.ceil(size / MiB)}Mi"
-
-
-def _q(text: str) -> str:
-    """A string as a YAML double-quoted scalar (JSON's form is valid YAML)."""
-    return json.dumps(text)
 
 
 def check_name(name: str) -> str:
@@ -153,149 +119,6 @@ def _labels(spec: K8sSpec, indent: int) -> str:
     )
 
 
-def grace_period(spec: K8sSpec) -> int:
-    """Seconds Kubernetes waits before SIGKILL: the preStop pause, the server's own drain
-    (``MODELPACK_GRACEFUL_TIMEOUT``) and 5 s to exit."""
-    return PRESTOP_SECONDS + math.ceil(spec.graceful_timeout) + 5
-
-
-def _env(spec: K8sSpec, pad: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
-    lines = [f"{pad}env:"]
-    pairs = (
-        ("MODELPACK_WORKERS", "1", "one worker per pod: scale with replicas, not processes"),
-        ("MODELPACK_TIMEOUT", f"{spec.timeout:g}", "seconds a request may take (504 after)"),
-        (
-            "MODELPACK_GRACEFUL_TIMEOUT",
-            f"{spec.graceful_timeout:g}",
-            "seconds to drain on SIGTERM; below terminationGracePeriodSeconds",
-        ),
-        *((name, value, "") for name, value in extra),
-    )
-    for name, value, why in pairs:
-        comment = f"  # {why}" if why else ""
-        lines.append(f"{pad}  - name: {name}\n{pad}    value: {_q(value)}{comment}")
-    if spec.auth_secret:
-        lines.append(
-            f"{pad}  # Bearer token from the Secret (kubectl create secret generic "
-            f"{spec.auth_secret} --from-literal=token=...)\n"
-            f"{pad}  - name: MODELPACK_AUTH_TOKEN\n"
-            f"{pad}    valueFrom:\n"
-            f"{pad}      secretKeyRef:\n"
-            f"{pad}        name: {spec.auth_secret}\n"
-            f"{pad}        key: token"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _resources(spec: K8sSpec, pad: str) -> str:
-    if spec.measured is not None:
-        why = (
-            f"{pad}  # Memory from the package: loading it and predicting its input example peaked "
-            f"at {math.ceil(spec.measured / MiB)} MiB\n"
-            f"{pad}  # resident; request = peak + max(64 MiB, peak / 2), limit = 2 x request.\n"
-        )
-    else:
-        why = f"{pad}  # Memory as given (--memory); limit = 2 x request.\n"
-    return (
-        f"{pad}resources:\n{why}"
-        f"{pad}  requests:\n"
-        f'{pad}    cpu: "1"  # EDIT: one worker keeps about one core busy under load\n'
-        f"{pad}    memory: {_quantity(spec.memory_request)}\n"
-        f"{pad}  limits:\n"
-        f"{pad}    # No CPU limit: throttling adds latency; the autoscaler watches CPU use.\n"
-        f"{pad}    memory: {_quantity(spec.memory_limit)}\n"
-    )
-
-
-def _probes(pad: str, port: str = "http", startup: bool = True) -> str:
-    def probe(kind: str, path: str, period: int, timeout: int, failures: int) -> str:
-        return (
-            f"{pad}{kind}:\n"
-            f"{pad}  httpGet:\n"
-            f"{pad}    path: {path}\n"
-            f"{pad}    port: {port}\n"
-            f"{pad}  periodSeconds: {period}\n"
-            f"{pad}  timeoutSeconds: {timeout}\n"
-            f"{pad}  failureThreshold: {failures}\n"
-        )
-
-    text = ""
-    if startup:
-        text += (
-            f"{pad}# Up to 5 minutes to load the model before liveness counts (EDIT if slower).\n"
-        )
-        text += probe("startupProbe", "/health/live", 2, 2, 150)
-    text += probe("livenessProbe", "/health/live", 10, 5, 3)
-    text += f"{pad}# Ready once the model is loaded and warmed up; not ready while draining.\n"
-    text += probe("readinessProbe", "/health/ready", 5, 3, 2)
-    return text
-
-
-def _container_security(pad: str) -> str:
-    return (
-        f"{pad}securityContext:\n"
-        f"{pad}  runAsNonRoot: true\n"
-        f"{pad}  runAsUser: {USER_ID}  # the image's user (build-docker)\n"
-        f"{pad}  runAsGroup: {USER_ID}\n"
-        f"{pad}  allowPrivilegeEscalation: false\n"
-        f"{pad}  readOnlyRootFilesystem: true  # only /tmp (below) is writable\n"
-        f"{pad}  capabilities:\n"
-        f"{pad}    drop:\n"
-        f"{pad}      - ALL\n"
-    )
-
-
-def _pod_extras(pad: str) -> str:
-    """Pod-level fields after the containers: the writable /tmp."""
-    return f"{pad}volumes:\n{pad}  - name: tmp\n{pad}    emptyDir:\n{pad}      sizeLimit: 256Mi\n"
-
-
-def _container(
-    spec: K8sSpec,
-    pad: str,
-    name: str,
-    *,
-    port_name: str | None = "http",
-    startup: bool = True,
-    extra_env: tuple[tuple[str, str], ...] = (),
-    prestop: bool = True,
-) -> str:
-    port = f"{pad}      name: {port_name}\n" if port_name else ""
-    text = (
-        f"{pad}- name: {name}\n"
-        f"{pad}  image: {_q(spec.image)}  # EDIT: the image build-docker made, as pushed\n"
-        f"{pad}  imagePullPolicy: IfNotPresent\n"
-        f"{pad}  ports:\n"
-        f"{pad}    - containerPort: {PORT}\n"
-        f"{port}"
-        f"{pad}      protocol: TCP\n"
-    )
-    inner = pad + "  "
-    text += _env(spec, inner, extra_env)
-    text += _resources(spec, inner)
-    text += _container_security(inner)
-    text += f"{inner}volumeMounts:\n{inner}  - name: tmp\n{inner}    mountPath: /tmp\n"
-    text += _probes(inner, port_name or str(PORT), startup)
-    if prestop:
-        text += (
-            f"{inner}lifecycle:\n"
-            f"{inner}  preStop:\n"
-            f"{inner}    exec:\n"
-            f'{inner}      command: ["sleep", "{PRESTOP_SECONDS}"]  # endpoints let go first\n'
-        )
-    return text
-
-
-def _pod_security(pad: str) -> str:
-    return (
-        f"{pad}securityContext:\n"
-        f"{pad}  runAsNonRoot: true\n"
-        f"{pad}  fsGroup: {USER_ID}\n"
-        f"{pad}  seccompProfile:\n"
-        f"{pad}    type: RuntimeDefault\n"
-    )
-
-
 def _deployment(spec: K8sSpec) -> str:
     return (
         _header(
@@ -327,10 +150,10 @@ def _deployment(spec: K8sSpec) -> str:
         "      automountServiceAccountToken: false  # the server never calls the Kubernetes API\n"
         "      # Above the preStop pause plus the server's drain (MODELPACK_GRACEFUL_TIMEOUT).\n"
         f"      terminationGracePeriodSeconds: {grace_period(spec)}\n"
-        f"{_pod_security('      ')}"
+        f"{pod_security('      ')}"
         "      containers:\n"
-        f"{_container(spec, '        ', 'model')}"
-        f"{_pod_extras('      ')}"
+        f"{container(spec, '        ', 'model')}"
+        f"{pod_volumes('      ')}"
     )
 
 
@@ -402,7 +225,7 @@ def _pdb(spec: K8sSpec) -> str:
 
 def _kserve(spec: K8sSpec) -> str:
     env = (("PROTOCOL", "v2"), ("MODELPACK_MODEL_NAME", spec.name))
-    container = _container(spec, "      ", "kserve-container", port_name=None, extra_env=env)
+    model = container(spec, "      ", "kserve-container", port_name=None, extra_env=env)
     return (
         _header(
             spec,
@@ -430,16 +253,16 @@ def _kserve(spec: K8sSpec) -> str:
         "    scaleTarget: 70  # percent of the CPU request\n"
         "    automountServiceAccountToken: false\n"
         f"    terminationGracePeriodSeconds: {grace_period(spec)}\n"
-        f"{_pod_security('    ')}"
+        f"{pod_security('    ')}"
         "    containers:\n"
-        f"{container}"
-        f"{_pod_extras('    ')}"
+        f"{model}"
+        f"{pod_volumes('    ')}"
     )
 
 
 def _seldon(spec: K8sSpec) -> str:
     env = (("MODELPACK_MODEL_NAME", spec.name),)
-    container = _container(spec, "              ", spec.name, extra_env=env)
+    model = container(spec, "              ", spec.name, extra_env=env)
     return (
         _header(
             spec,
@@ -481,10 +304,10 @@ def _seldon(spec: K8sSpec) -> str:
         "          spec:\n"
         "            automountServiceAccountToken: false\n"
         f"            terminationGracePeriodSeconds: {grace_period(spec)}\n"
-        f"{_pod_security('            ')}"
+        f"{pod_security('            ')}"
         "            containers:\n"
-        f"{container}"
-        f"{_pod_extras('            ')}"
+        f"{model}"
+        f"{pod_volumes('            ')}"
     )
 
 
