@@ -20,7 +20,7 @@ from winedata import WINE_COLUMNS
 import modelpack
 from modelpack.batch import predict_file, predict_spark
 from modelpack.cli import main
-from modelpack.errors import InvalidArgument, InvalidParams, SignatureMismatch
+from modelpack.errors import InvalidArgument, InvalidModel, InvalidParams, SignatureMismatch
 from modelpack.format import write_manifest
 
 pyspark = pytest.importorskip("pyspark")
@@ -156,6 +156,11 @@ class Shifted(modelpack.PythonModel):
                 fh.write(f"{os.getpid()}\\n")
         if context.model_config.get("fail"):
             raise RuntimeError("the weights are gone")
+        if context.model_config.get("fail_in_spark"):
+            from pyspark import TaskContext
+
+            if TaskContext.get() is not None:  # in a Spark task, not on the driver
+                raise RuntimeError("the executors have no weights")
 
     def predict(self, context, model_input, params=None):
         bonus = (params or {}).get("bonus", 0.0)
@@ -212,6 +217,24 @@ def python_package(tmp_path_factory, model_code, wine_frame) -> Path:
 
 
 @pytest.fixture(scope="module")
+def fragile_package(tmp_path_factory, model_code) -> Path:
+    """The python_model package, but its load_context fails in a Spark task: it loads on the
+    driver and not on the executors (as when their machines lack a file the model reads)."""
+    module, loaded = model_code
+    root = tmp_path_factory.mktemp("spark")
+    (root / "scale.txt").write_text("0.5")
+    path = root / "fragile"
+    modelpack.save_model(
+        loaded.Shifted(),
+        path,
+        artifacts={"scale": root / "scale.txt"},
+        model_config={"shift": 1.0, "fail_in_spark": True},
+        code_paths=[module],
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
 def frame_package(tmp_path_factory, model_code, wine_frame) -> Path:
     module, loaded = model_code
     path = tmp_path_factory.mktemp("spark") / "table"
@@ -240,11 +263,15 @@ def test_udf_with_columns_equals_in_process(request, spark, spark_table, table, 
     np.testing.assert_array_equal(got.to_numpy(), _in_process(path, table))
 
 
-@pytest.mark.parametrize("which", ["skops", "xgboost"])
+@pytest.mark.parametrize("which", ["skops", "xgboost", "python_model"])
 def test_udf_with_a_struct_equals_in_process(request, spark, spark_table, table, which) -> None:
     from pyspark.sql.functions import struct
 
-    package = {"skops": "sklearn_package", "xgboost": "xgboost_package"}[which]
+    package = {
+        "skops": "sklearn_package",
+        "xgboost": "xgboost_package",
+        "python_model": "python_package",
+    }[which]
     path = request.getfixturevalue(package)
     udf = modelpack.spark_udf(spark, str(path), result_type="double")
     # The struct's fields in another order: a struct is matched by name, not position.
@@ -555,6 +582,26 @@ def test_cli_engine_spark_gives_the_local_engines_error_for_bad_input(
     assert on_spark.output.startswith(f"Error: {tmp_path / 'in.parquet'}: row 3, column 'pH': ")
     assert on_spark.output.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_engine_spark_a_package_that_fails_to_load_on_the_executors_is_one_line(
+    spark, fragile_package: Path, wine_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    wine_frame.to_parquet(tmp_path / "in.parquet")
+
+    result = CliRunner().invoke(
+        main,
+        [
+            *("predict", "-m", str(fragile_package), "-i", str(tmp_path / "in.parquet")),
+            *("-o", str(tmp_path / "out"), "--engine", "spark"),
+        ],
+    )
+
+    assert result.exit_code == InvalidModel.exit_code
+    assert result.output == (
+        "Error: the package cannot be loaded: RuntimeError: the executors have no weights\n"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "in.parquet"]  # no partial output left
 
 
 def test_cli_engine_spark_names_the_csv_file_but_no_line(
