@@ -7,7 +7,7 @@ import click
 
 from modelpack._version import __version__
 from modelpack.cli._envs import prepare_env
-from modelpack.cli._images import build_docker, generate_dockerfile
+from modelpack.cli._images import build_docker, generate_dockerfile, generate_k8s
 from modelpack.cli._package import info, keygen, sign, verify
 from modelpack.cli._predict import predict
 from modelpack.cli._serve import serve
@@ -28,6 +28,7 @@ _COMMANDS = (
     prepare_env,
     generate_dockerfile,
     build_docker,
+    generate_k8s,
     verify,
     sign,
     keygen,

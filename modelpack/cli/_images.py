@@ -1,4 +1,4 @@
-"""Commands that ship a package: ``generate-dockerfile`` and ``build-docker``."""
+"""Commands that ship a package: ``generate-dockerfile``, ``build-docker`` and ``generate-k8s``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from modelpack.cli._common import (
 from modelpack.envs import MANAGERS
 from modelpack.settings import Settings
 
-__all__ = ["build_docker", "generate_dockerfile"]
+__all__ = ["build_docker", "generate_dockerfile", "generate_k8s"]
 
 
 _base_image_option = click.option(
@@ -118,3 +118,74 @@ def build_docker(
         enable_mlserver=enable_mlserver,
     )
     click.echo(report.render())
+
+
+@click.command("generate-k8s")
+@model_uri_option
+@click.option(
+    "--image",
+    required=True,
+    metavar="IMAGE",
+    help="The image build-docker made, as the cluster pulls it (registry/name:tag).",
+)
+@click.option(
+    "-n", "--name", default=None, help="Name of the resources (default: from the package's name)."
+)
+@click.option("--replicas", type=int, default=2, show_default=True, help="Pods to start with.")
+@click.option("--kserve", is_flag=True, help="Also write kserve/inferenceservice.yaml.")
+@click.option("--seldon", is_flag=True, help="Also write seldon/seldondeployment.yaml.")
+@click.option(
+    "--auth-secret",
+    default=None,
+    metavar="SECRET",
+    help="Read the server's bearer token from this Secret's 'token' key.",
+)
+@click.option(
+    "--memory",
+    default=None,
+    metavar="SIZE",
+    help="Memory request (e.g. 512Mi) instead of measuring it by loading the package here.",
+)
+@click.option(
+    "-o",
+    "--output-directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the YAML files.",
+)
+@handle_errors
+def generate_k8s(
+    model_uri: str,
+    image: str,
+    name: str | None,
+    replicas: int,
+    kserve: bool,
+    seldon: bool,
+    auth_secret: str | None,
+    memory: str | None,
+    output_directory: Path,
+) -> None:
+    """Write Kubernetes manifests that serve the model's image.
+
+    Deployment (non-root, read-only root filesystem, probes, memory measured from loading the
+    package), Service, HorizontalPodAutoscaler and PodDisruptionBudget; with --kserve a KServe
+    InferenceService, with --seldon a Seldon Core SeldonDeployment (V2 protocol).
+    """
+    from modelpack.docker import write_manifests
+
+    written = write_manifests(
+        model_uri,
+        output_directory,
+        image,
+        name=name,
+        replicas=replicas,
+        kserve=kserve,
+        seldon=seldon,
+        auth_secret=auth_secret,
+        memory=memory,
+        settings=Settings.from_env(),
+        output=progress,
+    )
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"Apply with: kubectl apply -f {output_directory}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from modelpack.cli._common import (
@@ -56,6 +59,21 @@ __all__ = ["predict"]
 )
 @quiet_option
 @env_manager_option
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this process, in chunks. spark: Parquet or CSV files or directories in, a "
+    "Parquet directory out (the input columns and the predictions, one file per partition).",
+)
+@click.option(
+    "--spark-master",
+    default=None,
+    metavar="URL",
+    help="Spark master for --engine spark (default: local[*]); the executors need modelpack "
+    "and the model's requirements in the Python that PYSPARK_PYTHON names.",
+)
 @handle_errors
 @click.pass_context
 def predict(
@@ -68,6 +86,8 @@ def predict(
     batch_size: int,
     quiet: bool,
     env_manager: str,
+    engine: str,
+    spark_master: str | None,
 ) -> None:
     """Score a file with a model and write the predictions.
 
@@ -79,7 +99,24 @@ def predict(
     from modelpack.pyfunc import load_model
 
     settings = Settings.from_env()
+    if spark_master is not None and engine != "spark":
+        from modelpack.errors import InvalidArgument
+
+        raise InvalidArgument("--spark-master needs --engine spark")
     package = enter_environment(ctx, env_manager, model_uri, settings, quiet)
+    if engine == "spark":
+        _predict_on_spark(
+            package,
+            input_path,
+            output_path,
+            input_format=input_format,
+            output_format=output_format,
+            batch_size=batch_size,
+            master=spark_master,
+            quiet=quiet,
+            settings=settings,
+        )
+        return
     model = load_model(package, settings=settings)
     predict_file(
         model,
@@ -90,4 +127,20 @@ def predict(
         batch_size=batch_size,
         progress=False if quiet else None,
         json_style=settings.json_style,
+    )
+
+
+def _predict_on_spark(model_uri: str, source: str, destination: str, **options: object) -> None:
+    from modelpack.batch import predict_spark
+
+    # Spark starts its Python workers with PYSPARK_PYTHON (default: python3 on the PATH), which
+    # may not be the Python that has modelpack: this one, unless the user chose another.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    quiet = options.pop("quiet")
+    predict_spark(
+        model_uri,
+        source,
+        destination,
+        progress=False if quiet else None,
+        **options,  # type: ignore[arg-type]
     )

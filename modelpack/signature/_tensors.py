@@ -72,6 +72,8 @@ def _list_to_tensor(data: list[Any], spec: TensorSpec, name: str) -> np.ndarray:
 
 
 def _frame_to_tensor(df: pd.DataFrame, spec: TensorSpec, name: str) -> np.ndarray:
+    if df.shape[1] == 1 and len(spec.shape) >= 2 and _holds_flat_rows(df.iloc[:, 0], spec):
+        return _rows_to_tensor(df.iloc[:, 0], spec, name)
     if df.shape[1] == 1 and (len(spec.shape) != 2 or df.iloc[:, 0].dtype == object):
         # One column: of scalars (a 1-d tensor) or of arrays (cells stacked), as MLflow reads it.
         column = df.iloc[:, 0]
@@ -92,6 +94,32 @@ def _frame_to_tensor(df: pd.DataFrame, spec: TensorSpec, name: str) -> np.ndarra
         f"input '{name}': expected shape {shape_text(spec.shape)}, got a DataFrame with "
         f"{df.shape[1]} columns"
     )
+
+
+def _holds_flat_rows(column: pd.Series, spec: TensorSpec) -> bool:
+    """Whether a column holds one flat array (or list) per row for a spec of fixed trailing
+    dimensions: a Spark array column, or JSON lists, as MLflow reads them."""
+    if column.dtype != object or len(column) == 0 or -1 in spec.shape[1:] or spec.shape[0] != -1:
+        return False
+    first = column.iloc[0]
+    return (isinstance(first, np.ndarray) and first.ndim == 1 and first.dtype != object) or (
+        isinstance(first, list) and bool(first) and np.isscalar(first[0])
+    )
+
+
+def _rows_to_tensor(column: pd.Series, spec: TensorSpec, name: str) -> np.ndarray:
+    """MLflow's reading of such a column: the rows stacked and reshaped to the spec's shape in C
+    order; list cells take the spec's dtype, ndarray cells keep theirs (checked after)."""
+    try:
+        arr = np.vstack(column.tolist()).reshape(spec.shape)
+    except ValueError:
+        arr = None
+    if arr is None or len(arr) != len(column):
+        raise SignatureMismatch(
+            f"input '{name}': the arrays in the column do not reshape to "
+            f"{shape_text(spec.shape)}: each row needs {int(np.prod(spec.shape[1:]))} values"
+        )
+    return arr.astype(spec.type) if isinstance(column.iloc[0], list) else arr
 
 
 def _check_tensor(arr: np.ndarray, spec: TensorSpec, name: str) -> np.ndarray:

@@ -78,3 +78,27 @@ def test_named_tensors_come_back_as_a_dict_of_checked_arrays() -> None:
     out = enforce_input({"a": [1.0, 2.0], "b": np.array([3, 4])}, schema)
     assert set(out) == {"a", "b"}
     assert out["a"].dtype == np.float64 and out["b"].tolist() == [3, 4]
+
+
+def test_a_column_of_flat_arrays_is_reshaped_to_the_tensor_as_mlflow_does() -> None:
+    """A Spark array column (ndarray cells keep their dtype) or JSON lists (cast to the spec's):
+    one flat array per row, reshaped in C order."""
+    schema = Schema([TensorSpec(np.dtype("float32"), (-1, 2, 2))])
+    cells = pd.DataFrame({"x": [np.arange(4, dtype=np.float32), np.arange(4, 8, dtype=np.float32)]})
+    lists = pd.DataFrame({"x": [[0, 1, 2, 3], [4, 5, 6, 7]]})
+
+    from_cells, from_lists = enforce_input(cells, schema), enforce_input(lists, schema)
+
+    expected = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    np.testing.assert_array_equal(from_cells, expected)
+    np.testing.assert_array_equal(from_lists, expected)
+    assert from_cells.dtype == from_lists.dtype == np.float32
+
+
+def test_a_column_of_arrays_that_do_not_fit_the_tensor_says_so() -> None:
+    schema = Schema([TensorSpec(np.dtype("float64"), (-1, 3))])
+    with pytest.raises(SignatureMismatch) as info:
+        enforce_input(pd.DataFrame({"x": [np.zeros(4), np.zeros(4)]}), schema)
+    assert str(info.value) == (
+        "input 'input': the arrays in the column do not reshape to (-1, 3): each row needs 3 values"
+    )
