@@ -232,5 +232,5 @@ def test_predict_reruns_with_its_paths_and_formats() -> None:
 
     assert child_args(ctx, Path("pkg")) == [
         "predict", "--model-uri", "pkg", "--input-path", "in.csv", "--output-path", "out.json",
-        "--content-type", "csv", "--batch-size", "50000", "--env-manager", "local",
+        "--content-type", "csv", "--batch-size", "50000", "--engine", "local", "--env-manager", "local",
     ]  # fmt: skip
