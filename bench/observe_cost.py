@@ -8,7 +8,8 @@ Request ids cannot be turned off (every answer carries one), so "off" is metrics
 request id still made; the model page and /openapi.json cost nothing until they are asked for
 (they are built on first request). The two servers run one after the other, in alternating
 order each round, on the same package; the table gives each setting's median req/s and the
-ratio on/off (1.00 = no cost). Needs wrk (`apt-get install -y wrk`).
+ratio on/off (1.00 = no cost), and the same for the server's CPU time per request (the steadier
+measure on a shared machine). Needs wrk (`apt-get install -y wrk`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve import loadavg, make_packages, make_payloads, settle, start_local, wrk  # noqa: E402
+from serve import loadavg, make_packages, make_payloads, settle, start_local, wrk
 
 SETTINGS = {"metrics on": [], "metrics off": ["--no-metrics"]}
 
@@ -36,6 +37,7 @@ def main() -> None:
         package = make_packages(work, ["probe"])["probe"]
         payload = make_payloads(work, tensor=False)["split"]
         results: dict[tuple[str, int], list[float]] = {}
+        cpu: dict[tuple[str, int], list[float]] = {}
         load_before = loadavg()
         for round_ in range(args.rounds):
             order = list(SETTINGS) if round_ % 2 == 0 else list(reversed(SETTINGS))
@@ -48,16 +50,24 @@ def main() -> None:
                     for connections in (1, 64):
                         result = wrk(server, payload, connections, args.duration)
                         results.setdefault((name, connections), []).append(result.requests_per_s)
+                        cpu.setdefault((name, connections), []).append(result.cpu_ms_per_request)
                         settle(server)
                 finally:
                     server.stop()
         print(f"load average before: {load_before:.2f}, after: {loadavg():.2f}")
-        print("| connections | metrics on, req/s | metrics off, req/s | on / off |")
-        print("|---|---|---|---|")
+        print(
+            "| connections | req/s on | req/s off | on / off | CPU ms/request on | off | on / off |"
+        )
+        print("|---|---|---|---|---|---|---|")
         for connections in (1, 64):
             on = statistics.median(results[("metrics on", connections)])
             off = statistics.median(results[("metrics off", connections)])
-            print(f"| {connections} | {on:,.0f} | {off:,.0f} | {on / off:.3f} |")
+            cpu_on = statistics.median(cpu[("metrics on", connections)])
+            cpu_off = statistics.median(cpu[("metrics off", connections)])
+            print(
+                f"| {connections} | {on:,.0f} | {off:,.0f} | {on / off:.3f} "
+                f"| {cpu_on:.3f} | {cpu_off:.3f} | {cpu_on / cpu_off:.3f} |"
+            )
 
 
 if __name__ == "__main__":
