@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pickle
-import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
 from modelpack.errors import InvalidArgument, InvalidModel
@@ -17,7 +15,7 @@ from modelpack.flavors._contract import (
     require,
     save_flavor_model,
 )
-from modelpack.format.opener import load_pickle, skops_load
+from modelpack.format.opener import import_skops, load_pickle, skops_load
 from modelpack.format.references import pickle_modules, skops_modules
 from modelpack.settings import Settings
 
@@ -68,7 +66,7 @@ class SklearnFlavor:
         file = _FILES[serialization_format]
         requirements = ["scikit-learn"]
         if serialization_format == "skops":
-            sio = _import_skops()
+            sio = import_skops()
             sio.dump(obj, path / file)
             trusted = list(skops_trusted_types or sio.get_untrusted_types(file=path / file))
             modules = skops_modules(path / file)
@@ -105,7 +103,6 @@ class SklearnFlavor:
         if not file.is_file():
             raise InvalidModel(f"the sklearn model file {file} is missing")
         if conf.get("serialization_format") == "skops":
-            _import_skops()
             trusted = conf.get("skops_trusted_types") or []
             if not isinstance(trusted, list):
                 raise InvalidModel(
@@ -128,32 +125,6 @@ class SklearnFlavor:
         if not callable(fn):
             raise InvalidModel(f"the estimator {type(estimator).__name__} has no {fn_name}()")
         return _SklearnPredictor(fn, batch_exact=row_exact(estimator))
-
-
-class _NoTorch:
-    """An import hook that makes ``torch`` look absent while it is installed."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-
-def _import_skops() -> ModuleType:
-    """``skops.io``, imported without dragging PyTorch in.
-
-    skops lists its trusted types by walking every scikit-learn module, which imports
-    scikit-learn's torch array-API shim and with it torch: about 2 s and 250 MiB for a model
-    that never touches torch. torch is hidden only while skops is first imported, and only if
-    nothing imported it already.
-    """
-    if "skops.io" in sys.modules or "torch" in sys.modules:
-        return require("skops.io", "sklearn", "skops")
-    hook = _NoTorch()
-    sys.meta_path.insert(0, hook)
-    try:
-        return require("skops.io", "sklearn", "skops")
-    finally:
-        sys.meta_path.remove(hook)
 
 
 # Estimators whose answer for a row never depends on the other rows of the call, to the bit:
