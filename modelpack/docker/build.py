@@ -21,7 +21,15 @@ from modelpack.docker.context import PORT, BuildContext, installer_for, write_co
 from modelpack.errors import ImageBuildFailed
 from modelpack.settings import Settings
 
-__all__ = ["BuildReport", "build_command", "build_docker", "build_image", "find_docker"]
+__all__ = [
+    "BuildReport",
+    "Layer",
+    "build_command",
+    "build_docker",
+    "build_image",
+    "find_docker",
+    "layer_step",
+]
 
 # Runs inside the image: what a report needs, as one JSON line.
 _PROBE = (
@@ -29,6 +37,30 @@ _PROBE = (
     "'python': platform.python_version(), "
     "'packages': sorted(f'{d.metadata[\"Name\"]}=={d.version}' for d in m.distributions())}))"
 )
+
+
+_STEP_WIDTH = 72
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of an image, as ``docker image history`` lists it."""
+
+    size_bytes: int
+    step: str
+    """The instruction that made it, shortened (``layer_step``)."""
+
+
+def layer_step(created_by: str) -> str:
+    """A history entry's ``CreatedBy`` as the Dockerfile line it came from, on one short line
+    (the legacy builder writes ``/bin/sh -c #(nop) COPY ...``, BuildKit ``... # buildkit``)."""
+    step = " ".join(created_by.split()).removesuffix(" # buildkit")
+    if step.startswith("/bin/sh -c #(nop) "):
+        step = step.removeprefix("/bin/sh -c #(nop) ")
+    elif step.startswith("/bin/sh -c "):
+        step = "RUN " + step.removeprefix("/bin/sh -c ")
+    step = step.replace("RUN /bin/sh -c ", "RUN ") or "(base image)"
+    return step if len(step) <= _STEP_WIDTH else step[: _STEP_WIDTH - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -46,6 +78,10 @@ class BuildReport:
     """``name==version`` of every distribution in the image's environment."""
     seconds: float
     """Wall time of ``docker build``."""
+    requirements: tuple[str, ...] = ()
+    """Requirements installed otherwise than the package writes them (``BuildContext``)."""
+    layers: tuple[Layer, ...] = ()
+    """The image's layers, base first; empty ones (metadata steps) left out."""
 
     def render(self) -> str:
         """The report as text for a terminal."""
@@ -56,8 +92,11 @@ class BuildReport:
                 f"  base:     {self.base_image} (Python {self.python_version})",
                 f"  flavor:   {self.flavor}",
                 f"  build:    {self.seconds:.1f} s",
+                *(f"  requirement: {note}" for note in self.requirements),
                 f"  packages: {len(self.packages)}",
                 *(f"    {p}" for p in self.packages),
+                f"  layers:   {len(self.layers)} (size, step; base image first)",
+                *(f"    {ly.size_bytes / 1e6:8.1f} MB  {ly.step}" for ly in self.layers),
                 f"  run:      docker run --rm -p 127.0.0.1:{PORT}:{PORT} {self.image}",
             ]
         )
@@ -108,6 +147,8 @@ def build_image(
     image_id, size = _run(docker, ["image", "inspect", "--format", "{{.Id}} {{.Size}}", image])[:2]
     probe = json.loads(_probe(docker, image))
     return BuildReport(
+        requirements=context.requirements,
+        layers=_layers(docker, image),
         image=image,
         image_id=image_id,
         size_bytes=int(size),
@@ -127,9 +168,10 @@ def build_docker(
     base_image: str | None = None,
     settings: Settings | None = None,
     env_manager: str = "local",
+    gpu: bool = False,
 ) -> BuildReport:
     """Write the context for ``model_uri`` in a temporary directory and build ``image`` from it
-    (``env_manager``: see ``write_context``)."""
+    (``env_manager``, ``gpu``: see ``write_context``)."""
     installer_for(env_manager)  # an unusable manager fails before docker is looked for
     docker = find_docker()  # before minutes of downloads, not after
     with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as tmp:
@@ -140,8 +182,31 @@ def build_docker(
             output=output,
             settings=settings,
             env_manager=env_manager,
+            gpu=gpu,
         )
         return build_image(context, image, output, docker)
+
+
+def _layers(docker: str, image: str) -> tuple[Layer, ...]:
+    """The image's non-empty layers from ``docker image history`` (newest first there)."""
+    command = [docker, "image", "history", "--no-trunc", "--human=false", "--format"]
+    result = subprocess.run(
+        [*command, "{{.Size}}\t{{.CreatedBy}}", image],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ImageBuildFailed(
+            f"docker image history failed: {_last(result.stderr.splitlines(), 'no output')}"
+        )
+    layers = []
+    for line in reversed(result.stdout.splitlines()):
+        size, _, created_by = line.partition("\t")
+        if size.strip().isdigit() and int(size) > 0:
+            layers.append(Layer(int(size), layer_step(created_by)))
+    return tuple(layers)
 
 
 def _probe(docker: str, image: str) -> str:

@@ -70,6 +70,9 @@ class BuildContext:
     wheels: list[Wheel]
     installer: str = "pip"
     """What installs the wheels in the image: ``pip`` or ``uv`` (``installer_for``)."""
+    requirements: tuple[str, ...] = ()
+    """A line for each requirement installed otherwise than the package writes it
+    (``xgboost`` as ``xgboost-cpu`` without ``gpu``; see ``wheels.cpu_requirements``)."""
 
 
 def default_base_image(python_version: str) -> str:
@@ -198,6 +201,7 @@ def write_context(
     output: Output = lambda line: None,
     settings: Settings | None = None,
     env_manager: str = "local",
+    gpu: bool = False,
 ) -> BuildContext:
     """Write the build context for the package at ``model_uri`` into ``directory``.
 
@@ -205,7 +209,8 @@ def write_context(
     replaced). The wheels are downloaded by pip for the package's Python ``major.minor``.
     ``env_manager`` decides what installs them in the image (``installer_for``).
     ``settings`` are used to resolve a remote ``model_uri`` (tracking server, cache) and to
-    check the package's manifest and signature, as loading does.
+    check the package's manifest and signature, as loading does. Without ``gpu``, libraries
+    with a CPU-only build (``xgboost``) are installed as that build.
     """
     from modelpack._version import __version__
     from modelpack.flavors import registry
@@ -225,7 +230,7 @@ def write_context(
 
     _prepare(directory)
     _copy_package(package, directory / "model")
-    wheels = build_wheelhouse(package, directory / "wheels", python_version, output)
+    wheels, notes = build_wheelhouse(package, directory / "wheels", python_version, output, gpu=gpu)
     if installer == "uv":
         download_uv(directory / "wheels" / TOOLS_DIR, python_version, output)
     labels = {
@@ -237,7 +242,7 @@ def write_context(
         labels["io.modelpack.model-uuid"] = str(meta.model_uuid)
     dockerfile = render_dockerfile(base, labels, installer)
     (directory / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-    return BuildContext(directory, base, python_version, flavor, wheels, installer)
+    return BuildContext(directory, base, python_version, flavor, wheels, installer, tuple(notes))
 
 
 def _prepare(directory: Path) -> None:
