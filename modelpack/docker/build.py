@@ -8,6 +8,7 @@ Python version and installed packages from running the image without network).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -40,6 +41,8 @@ _PROBE = (
 
 
 _STEP_WIDTH = 72
+# The legacy builder names a COPY's source by digest (``COPY dir:<64 hex> in /opt/modelpack``).
+_SOURCE_DIGEST = re.compile(r"\b(dir|file|multi):([0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ def layer_step(created_by: str) -> str:
     elif step.startswith("/bin/sh -c "):
         step = "RUN " + step.removeprefix("/bin/sh -c ")
     step = step.replace("RUN /bin/sh -c ", "RUN ") or "(base image)"
+    step = _SOURCE_DIGEST.sub(lambda found: f"{found.group(1)}:{found.group(2)[:12]}", step)
     return step if len(step) <= _STEP_WIDTH else step[: _STEP_WIDTH - 3] + "..."
 
 

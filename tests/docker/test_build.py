@@ -108,6 +108,10 @@ def test_build_report_renders_size_base_python_and_packages() -> None:
         ("COPY /opt/modelpack /opt/modelpack # buildkit", "COPY /opt/modelpack /opt/modelpack"),
         ("RUN /bin/sh -c useradd --system modelpack # buildkit", "RUN useradd --system modelpack"),
         ("", "(base image)"),
+        (
+            "/bin/sh -c #(nop) COPY dir:" + "0123456789abcdef" * 4 + " in /opt/modelpack ",
+            "COPY dir:0123456789ab in /opt/modelpack",
+        ),
         ("RUN /bin/sh -c " + "x" * 100, "RUN " + "x" * 65 + "..."),
     ],
 )

@@ -63,8 +63,8 @@ def test_build_report_gives_the_size_of_each_layer(image: Image) -> None:
     assert lines[start + 1 + count] == lines[-1]  # the run line follows the layers
     assert [unit for _, unit, _ in layers] == ["MB"] * count
     steps = [step for _, _, step in layers]
-    assert any(step.startswith("COPY") and "/opt/modelpack" in step for step in steps)
-    assert any(step.startswith("COPY") and "/opt/ml/model" in step for step in steps)
+    assert any(step.startswith("COPY") and "/opt/modelpack" in step for step in steps), steps
+    assert any(step.startswith("COPY") and "/opt/ml/model" in step for step in steps), steps
     # The layers add up to the image (each rounded to 0.1 MB).
     assert abs(sum(float(size) for size, _, _ in layers) - size_mb) <= 0.1 * (count + 1)
 
