@@ -321,7 +321,7 @@ def baseline_source(ref: str, work: Path) -> Path:
     target = work / f"baseline-{ref}"
     target.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "-C", str(BENCH), "archive", ref, "modelpack"], capture_output=True, check=True
+        ["git", "-C", str(BENCH.parent), "archive", ref, "modelpack"], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
