@@ -190,6 +190,8 @@ def _install_stage(base_image: str, installer: str) -> list[str]:
         "COPY wheels /tmp/wheels",
         f"RUN {VENV_DIR}/bin/python -m pip install --no-index --find-links /tmp/wheels"
         " /tmp/wheels/*.whl",
+        "# Serving needs no installer (uv's venvs have none either): 14 MB less.",
+        f"RUN {VENV_DIR}/bin/python -m pip uninstall --yes --quiet pip",
     ]
 
 

@@ -69,6 +69,12 @@ def test_build_report_gives_the_size_of_each_layer(image: Image) -> None:
     assert abs(sum(float(size) for size, _, _ in layers) - size_mb) <= 0.1 * (count + 1)
 
 
+def test_images_hold_no_installer(image: Image) -> None:
+    packages = [line.strip() for line in image.report.splitlines() if line.startswith("    ")]
+
+    assert [p for p in packages if p.split("==")[0].lower() in ("pip", "uv")] == []
+
+
 def test_xgboost_images_hold_xgboost_cpu_and_say_so(image: Image) -> None:
     lines = image.report.splitlines()
     packages = [line.strip() for line in lines if line.startswith("    ") and "==" in line]
