@@ -1,30 +1,33 @@
-"""modelpack: package models in MLflow's MLmodel format, load them behind one interface, serve."""
+"""modelpack: package models in MLflow's MLmodel format, load them behind one interface, serve.
+
+The names below are imported on first use (``modelpack._lazy``): ``import modelpack`` imports
+neither pandas nor any model library.
+"""
 
 from __future__ import annotations
 
 import typing
 
+from modelpack._lazy import attach as _attach
 from modelpack._version import __version__
-from modelpack.errors import ModelpackError
-from modelpack.format.mlmodel import Model
-from modelpack.pyfunc import (
-    PyFuncModel,
-    PythonModel,
-    PythonModelContext,
-    load_model,
-    save_model,
-)
-from modelpack.settings import Settings
-from modelpack.signature import (
-    ColSpec,
-    DataType,
-    ModelSignature,
-    ParamSchema,
-    ParamSpec,
-    Schema,
-    TensorSpec,
-    infer_signature,
-)
+
+if typing.TYPE_CHECKING:
+    from modelpack.batch import spark_udf
+    from modelpack.errors import ModelpackError
+    from modelpack.flavors.python_model import PythonModel, PythonModelContext
+    from modelpack.format.mlmodel import Model
+    from modelpack.pyfunc import PyFuncModel, load_model, save_model
+    from modelpack.settings import Settings
+    from modelpack.signature.datatypes import DataType
+    from modelpack.signature.infer import infer_signature
+    from modelpack.signature.schema import (
+        ColSpec,
+        ModelSignature,
+        ParamSchema,
+        ParamSpec,
+        Schema,
+        TensorSpec,
+    )
 
 __all__ = [
     "ColSpec",
@@ -47,15 +50,25 @@ __all__ = [
     "spark_udf",
 ]
 
-if typing.TYPE_CHECKING:
-    from modelpack.batch import spark_udf
-
-
-def __getattr__(name: str) -> typing.Any:
-    # spark_udf is imported on first use: ``import modelpack`` stays free of the batch modules
-    # (and pyspark is imported only when the UDF is made).
-    if name == "spark_udf":
-        from modelpack.batch import spark_udf
-
-        return spark_udf
-    raise AttributeError(f"module 'modelpack' has no attribute {name!r}")
+__getattr__, __dir__ = _attach(
+    __name__,
+    {
+        "ColSpec": "modelpack.signature.schema",
+        "DataType": "modelpack.signature.datatypes",
+        "Model": "modelpack.format.mlmodel",
+        "ModelSignature": "modelpack.signature.schema",
+        "ModelpackError": "modelpack.errors",
+        "ParamSchema": "modelpack.signature.schema",
+        "ParamSpec": "modelpack.signature.schema",
+        "PyFuncModel": "modelpack.pyfunc",
+        "PythonModel": "modelpack.flavors.python_model",
+        "PythonModelContext": "modelpack.flavors.python_model",
+        "Schema": "modelpack.signature.schema",
+        "Settings": "modelpack.settings",
+        "TensorSpec": "modelpack.signature.schema",
+        "infer_signature": "modelpack.signature.infer",
+        "load_model": "modelpack.pyfunc",
+        "save_model": "modelpack.pyfunc",
+        "spark_udf": "modelpack.batch",
+    },
+)

@@ -14,9 +14,7 @@ from modelpack.flavors import Flavor, Predictor, registry
 from modelpack.flavors.python_model import PythonModel, PythonModelContext
 from modelpack.format.mlmodel import Model
 from modelpack.format.package import open_package
-from modelpack.format.save import save_package
 from modelpack.settings import Settings
-from modelpack.signature.enforce import enforce_input, enforce_params
 from modelpack.signature.schema import ModelSignature, ParamSchema, Schema
 
 __all__ = [
@@ -68,6 +66,8 @@ class PyFuncModel:
         The server checks each request with this before it queues it, so that a bad input is
         its own 400 and never fails a call that merged it with others.
         """
+        from modelpack.signature.enforce import enforce_input, enforce_params  # pandas
+
         if self.input_schema is not None:
             data = enforce_input(data, self.input_schema)
         return data, enforce_params(params, self.params_schema)
@@ -137,6 +137,8 @@ def save_model(
     ``input_example`` (inputs, and outputs by running the model on it); the last file written is
     ``MANIFEST.json``, which loading checks; a failed save leaves nothing behind at ``path``.
     """
+    from modelpack.format.save import save_package  # pandas, for examples: not needed to load
+
     chosen = registry().get(flavor) if flavor else registry().for_object(model)
     return save_package(
         chosen,

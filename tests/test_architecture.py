@@ -16,7 +16,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modelpack"
 # Lower layers first. A module may import its own layer and the layers below it, never above.
 # (docs/architecture.md draws the same table.)
 LAYERS = [
-    {"modelpack.errors", "modelpack.settings", "modelpack._version", "modelpack._logs"},
+    {
+        "modelpack.errors",
+        "modelpack.settings",
+        "modelpack._version",
+        "modelpack._logs",
+        "modelpack._lazy",
+    },
     {"modelpack.signature", "modelpack.uris"},
     {"modelpack.format"},
     {"modelpack.flavors"},

@@ -8,6 +8,7 @@ Python version and installed packages from running the image without network).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +22,15 @@ from modelpack.docker.context import GRPC_PORT, PORT, BuildContext, installer_fo
 from modelpack.errors import ImageBuildFailed
 from modelpack.settings import Settings
 
-__all__ = ["BuildReport", "build_command", "build_docker", "build_image", "find_docker"]
+__all__ = [
+    "BuildReport",
+    "Layer",
+    "build_command",
+    "build_docker",
+    "build_image",
+    "find_docker",
+    "layer_step",
+]
 
 # Runs inside the image: what a report needs, as one JSON line.
 _PROBE = (
@@ -29,6 +38,33 @@ _PROBE = (
     "'python': platform.python_version(), "
     "'packages': sorted(f'{d.metadata[\"Name\"]}=={d.version}' for d in m.distributions())}))"
 )
+
+
+_STEP_WIDTH = 72
+# The legacy builder names a COPY's source by digest (``COPY dir:<64 hex> in /opt/modelpack``).
+_SOURCE_DIGEST = re.compile(r"\b(dir|file|multi):([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of an image, as ``docker image history`` lists it."""
+
+    size_bytes: int
+    step: str
+    """The instruction that made it, shortened (``layer_step``)."""
+
+
+def layer_step(created_by: str) -> str:
+    """A history entry's ``CreatedBy`` as the Dockerfile line it came from, on one short line
+    (the legacy builder writes ``/bin/sh -c #(nop) COPY ...``, BuildKit ``... # buildkit``)."""
+    step = " ".join(created_by.split()).removesuffix(" # buildkit")
+    if step.startswith("/bin/sh -c #(nop) "):
+        step = step.removeprefix("/bin/sh -c #(nop) ")
+    elif step.startswith("/bin/sh -c "):
+        step = "RUN " + step.removeprefix("/bin/sh -c ")
+    step = step.replace("RUN /bin/sh -c ", "RUN ") or "(base image)"
+    step = _SOURCE_DIGEST.sub(lambda found: f"{found.group(1)}:{found.group(2)[:12]}", step)
+    return step if len(step) <= _STEP_WIDTH else step[: _STEP_WIDTH - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -48,6 +84,10 @@ class BuildReport:
     """Wall time of ``docker build``."""
     ports: tuple[int, ...] = (PORT,)
     """The ports the image serves on (REST, and gRPC when built with ``enable_mlserver``)."""
+    requirements: tuple[str, ...] = ()
+    """Requirements installed otherwise than the package writes them (``BuildContext``)."""
+    layers: tuple[Layer, ...] = ()
+    """The image's layers, base first; empty ones (metadata steps) left out."""
 
     def render(self) -> str:
         """The report as text for a terminal."""
@@ -58,8 +98,11 @@ class BuildReport:
                 f"  base:     {self.base_image} (Python {self.python_version})",
                 f"  flavor:   {self.flavor}",
                 f"  build:    {self.seconds:.1f} s",
+                *(f"  requirement: {note}" for note in self.requirements),
                 f"  packages: {len(self.packages)}",
                 *(f"    {p}" for p in self.packages),
+                f"  layers:   {len(self.layers)} (size, step; base image first)",
+                *(f"    {ly.size_bytes / 1e6:8.1f} MB  {ly.step}" for ly in self.layers),
                 "  run:      docker run --rm "
                 + "".join(f"-p 127.0.0.1:{p}:{p} " for p in self.ports)
                 + self.image,
@@ -112,6 +155,8 @@ def build_image(
     image_id, size = _run(docker, ["image", "inspect", "--format", "{{.Id}} {{.Size}}", image])[:2]
     probe = json.loads(_probe(docker, image))
     return BuildReport(
+        requirements=context.requirements,
+        layers=_layers(docker, image),
         image=image,
         image_id=image_id,
         size_bytes=int(size),
@@ -133,9 +178,10 @@ def build_docker(
     settings: Settings | None = None,
     env_manager: str = "local",
     enable_mlserver: bool = False,
+    gpu: bool = False,
 ) -> BuildReport:
     """Write the context for ``model_uri`` in a temporary directory and build ``image`` from it
-    (``env_manager``, ``enable_mlserver``: see ``write_context``)."""
+    (``env_manager``, ``enable_mlserver``, ``gpu``: see ``write_context``)."""
     installer_for(env_manager)  # an unusable manager fails before docker is looked for
     docker = find_docker()  # before minutes of downloads, not after
     with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as tmp:
@@ -147,8 +193,31 @@ def build_docker(
             settings=settings,
             env_manager=env_manager,
             enable_mlserver=enable_mlserver,
+            gpu=gpu,
         )
         return build_image(context, image, output, docker)
+
+
+def _layers(docker: str, image: str) -> tuple[Layer, ...]:
+    """The image's non-empty layers from ``docker image history`` (newest first there)."""
+    command = [docker, "image", "history", "--no-trunc", "--human=false", "--format"]
+    result = subprocess.run(
+        [*command, "{{.Size}}\t{{.CreatedBy}}", image],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ImageBuildFailed(
+            f"docker image history failed: {_last(result.stderr.splitlines(), 'no output')}"
+        )
+    layers = []
+    for line in reversed(result.stdout.splitlines()):
+        size, _, created_by = line.partition("\t")
+        if size.strip().isdigit() and int(size) > 0:
+            layers.append(Layer(int(size), layer_step(created_by)))
+    return tuple(layers)
 
 
 def _probe(docker: str, image: str) -> str:

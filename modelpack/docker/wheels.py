@@ -14,6 +14,7 @@ import importlib.metadata as md
 import platform
 import re
 import sys
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,11 +22,13 @@ from pathlib import Path
 
 from modelpack.docker._process import Output, stream
 from modelpack.errors import ImageBuildFailed
+from modelpack.format.environment import CPU_BUILDS
 
 __all__ = [
     "GLIBC",
     "Wheel",
     "build_wheelhouse",
+    "cpu_requirements",
     "download_uv",
     "list_wheels",
     "pack_modelpack",
@@ -43,6 +46,12 @@ _LEGACY = {
     "aarch64": ["manylinux2014_aarch64"],
 }
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files give the same wheel bytes
+
+_REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<rest>\s*(?:\[[^\]]*\])?\s*(?P<spec>[^;@]*).*)$"
+)
+_INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(?P<path>\S+)$")
+_UPPER = re.compile(r"(==|<=|<|~=|===)\s*v?(\d+(?:\.\d+)*)")
 
 
 @dataclass(frozen=True, order=True)
@@ -122,6 +131,45 @@ def _metadata(dist: md.Distribution) -> str:
     return text
 
 
+def cpu_requirements(text: str) -> tuple[str, list[str]]:
+    """``text`` (a requirements file) with each distribution of ``CPU_BUILDS`` replaced by its
+    CPU-only build, same extras, specifiers and marker; and a line for each replacement made or
+    not made (a pin older than the CPU build, a direct URL)."""
+    lines: list[str] = []
+    notes: list[str] = []
+    for raw in text.splitlines():
+        found = _REQUIREMENT.match(raw.strip())
+        name = _normalize(found.group("name")) if found else ""
+        if found is None or name not in CPU_BUILDS:
+            lines.append(raw)
+            continue
+        cpu, first = CPU_BUILDS[name]
+        wanted = " ".join(raw.split("#")[0].split())
+        if "@" in found.group("rest") or "--hash" in found.group("rest"):
+            notes.append(f"{wanted} kept: {cpu} cannot stand for a direct reference or a hash")
+        elif _older(found.group("spec"), first):
+            oldest = ".".join(map(str, first))
+            notes.append(f"{wanted} kept: {cpu} starts at {oldest}")
+        else:
+            lines.append(cpu + found.group("rest"))
+            notes.append(
+                f"{wanted} installed as {cpu}: the same library without its GPU build and "
+                "CUDA libraries (--gpu keeps it)"
+            )
+            continue
+        lines.append(raw)
+    return "\n".join(lines) + "\n", notes
+
+
+def _older(specifier: str, first: tuple[int, ...]) -> bool:
+    """Whether ``specifier`` admits only releases before ``first`` (an old pin or cap)."""
+    for operator, version in _UPPER.findall(specifier):
+        release = tuple(int(p) for p in version.split("."))
+        if release < first or (operator == "<" and release <= first):
+            return True
+    return False
+
+
 def build_wheelhouse(
     package: Path,
     dest: Path,
@@ -129,22 +177,46 @@ def build_wheelhouse(
     output: Output,
     machine: str | None = None,
     extra: Sequence[str] = (),
-) -> list[Wheel]:
+    gpu: bool = False,
+) -> tuple[list[Wheel], list[str]]:
     """Fill ``dest`` with modelpack, ``extra`` requirements (``grpcio>=1.60``) and the package's
-    ``requirements.txt``, with dependencies.
+    ``requirements.txt``, with dependencies; return the wheels and a line for each requirement
+    installed otherwise than written.
 
     ``python_version`` is the image's ``major.minor``; wheels are chosen for CPython of that
-    version on manylinux (glibc ``GLIBC``) for ``machine`` (default: this machine's).
+    version on manylinux (glibc ``GLIBC``) for ``machine`` (default: this machine's). Without
+    ``gpu``, libraries in ``CPU_BUILDS`` come as their CPU-only builds (``cpu_requirements``).
     """
     dest.mkdir(parents=True, exist_ok=True)
     wanted = [str(pack_modelpack(dest)), *extra]
+    notes: list[str] = []
     requirements = package / "requirements.txt"
-    if requirements.is_file():
-        wanted += ["-r", str(requirements)]
-    else:
-        output(f"note: {package} has no requirements.txt; the image gets modelpack's own only")
-    _download(dest, python_version, output, machine, wanted)
-    return list_wheels(dest)
+    with tempfile.TemporaryDirectory(prefix="modelpack-requirements-") as tmp:
+        if requirements.is_file():
+            text = requirements.read_text(encoding="utf-8")
+            rewritten, notes = (text, []) if gpu else cpu_requirements(text)
+            if rewritten != text:
+                # Beside the original, -r and -c lines in it would be read relative to the
+                # package; the rewritten copy names them by absolute path.
+                requirements = Path(tmp) / "requirements.txt"
+                requirements.write_text(_absolute_includes(rewritten, package), encoding="utf-8")
+            wanted += ["-r", str(requirements)]
+        else:
+            output(f"note: {package} has no requirements.txt; the image gets modelpack's own only")
+        for note in notes:
+            output(f"note: {note}")
+        _download(dest, python_version, output, machine, wanted)
+    return list_wheels(dest), notes
+
+
+def _absolute_includes(text: str, base: Path) -> str:
+    out = []
+    for line in text.splitlines():
+        found = _INCLUDE.match(line.strip())
+        if found and not Path(found.group("path")).is_absolute():
+            line = f"{found.group(1)} {(base / found.group('path')).resolve()}"
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def download_uv(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from modelpack.envs._requirements import installed_version, read_file
 from modelpack.errors import MissingDependency
-from modelpack.format.environment import REQUIREMENTS_FILE
+from modelpack.format.environment import CPU_BUILDS, REQUIREMENTS_FILE
 
 __all__ = ["check_local"]
 
@@ -38,6 +38,8 @@ def check_local(package: Path) -> list[str]:
         if line.name in _STAND_INS or line.url or line.applies_here() is not True:
             continue
         version = installed_version(line.name)
+        if version is None and line.name in CPU_BUILDS:
+            version = installed_version(CPU_BUILDS[line.name][0])  # images install xgboost-cpu
         if version is None:
             missing.append(line.text)
         elif line.satisfied_by(version) is False:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from modelpack._version import __version__
+from modelpack.envs import MANAGERS
 from modelpack.envs._cache import EnvCache
 from modelpack.envs._conda import CondaBuilder, canonical_yaml, conda_python, read_conda_yaml
 from modelpack.envs._index import IndexConfig
@@ -26,9 +27,7 @@ from modelpack.errors import InvalidArgument
 from modelpack.format.environment import CONDA_ENV_FILE, PYTHON_ENV_FILE, REQUIREMENTS_FILE
 from modelpack.settings import Settings
 
-__all__ = ["MANAGERS", "Environment", "exec_in", "prepare_env"]
-
-MANAGERS = ("local", "uv", "virtualenv", "conda")
+__all__ = ["Environment", "exec_in", "prepare_env"]
 
 
 @dataclass(frozen=True)

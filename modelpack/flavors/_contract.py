@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from modelpack.errors import MissingDependency
 from modelpack.format.package import open_package
-from modelpack.format.save import save_package
 from modelpack.settings import Settings
 
 __all__ = [
@@ -143,4 +142,6 @@ def load_native_model(
 def save_flavor_model(flavor: Flavor, model: object, path: str | Path, **kwargs: Any) -> Any:
     """What a flavor module's ``save_model(model, path, ...)`` does: ``modelpack.save_model``
     with that flavor."""
+    from modelpack.format.save import save_package  # pandas, for examples: not needed to load
+
     return save_package(flavor, model, path, **kwargs)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
-import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
+
+import pandas as pd
 
 from modelpack.errors import InvalidArgument, InvalidModel
 from modelpack.flavors._contract import (
@@ -17,9 +18,10 @@ from modelpack.flavors._contract import (
     require,
     save_flavor_model,
 )
-from modelpack.format.opener import load_pickle, skops_load
+from modelpack.format.opener import import_skops, load_pickle, skops_load
 from modelpack.format.references import pickle_modules, skops_modules
 from modelpack.settings import Settings
+from modelpack.signature.frames import model_array
 
 __all__ = ["FORMATS", "SklearnFlavor", "load_model", "row_exact", "save_model"]
 
@@ -68,7 +70,7 @@ class SklearnFlavor:
         file = _FILES[serialization_format]
         requirements = ["scikit-learn"]
         if serialization_format == "skops":
-            sio = _import_skops()
+            sio = import_skops()
             sio.dump(obj, path / file)
             trusted = list(skops_trusted_types or sio.get_untrusted_types(file=path / file))
             modules = skops_modules(path / file)
@@ -105,7 +107,6 @@ class SklearnFlavor:
         if not file.is_file():
             raise InvalidModel(f"the sklearn model file {file} is missing")
         if conf.get("serialization_format") == "skops":
-            _import_skops()
             trusted = conf.get("skops_trusted_types") or []
             if not isinstance(trusted, list):
                 raise InvalidModel(
@@ -124,36 +125,9 @@ class SklearnFlavor:
     ) -> _SklearnPredictor:
         estimator = self.load_native(path, conf, settings)
         fn_name = str(pyfunc_conf.get("predict_fn") or "predict")
-        fn = getattr(estimator, fn_name, None)
-        if not callable(fn):
+        if not callable(getattr(estimator, fn_name, None)):
             raise InvalidModel(f"the estimator {type(estimator).__name__} has no {fn_name}()")
-        return _SklearnPredictor(fn, batch_exact=row_exact(estimator))
-
-
-class _NoTorch:
-    """An import hook that makes ``torch`` look absent while it is installed."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-
-def _import_skops() -> ModuleType:
-    """``skops.io``, imported without dragging PyTorch in.
-
-    skops lists its trusted types by walking every scikit-learn module, which imports
-    scikit-learn's torch array-API shim and with it torch: about 2 s and 250 MiB for a model
-    that never touches torch. torch is hidden only while skops is first imported, and only if
-    nothing imported it already.
-    """
-    if "skops.io" in sys.modules or "torch" in sys.modules:
-        return require("skops.io", "sklearn", "skops")
-    hook = _NoTorch()
-    sys.meta_path.insert(0, hook)
-    try:
-        return require("skops.io", "sklearn", "skops")
-    finally:
-        sys.meta_path.remove(hook)
+        return _SklearnPredictor(estimator, fn_name, batch_exact=row_exact(estimator))
 
 
 # Estimators whose answer for a row never depends on the other rows of the call, to the bit:
@@ -199,14 +173,106 @@ def row_exact(estimator: object) -> bool:
     return name in _ROW_EXACT
 
 
+# Estimators that compute from ``np.asarray(frame)`` and nothing else of a DataFrame but its column
+# names (which scikit-learn checks against ``feature_names_in_``): given that array instead, they
+# give the same answer to the bit, and skip ~2 ms of DataFrame checks per call (narwhals, a dtype
+# check per column). tests/flavors/test_fast_paths.py checks each entry on random data.
+_ARRAY_EXACT = frozenset(
+    {
+        "sklearn.linear_model._base.LinearRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.linear_model._coordinate_descent.Lasso",
+        "sklearn.linear_model._coordinate_descent.ElasticNet",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.RandomForestRegressor",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.ensemble._forest.ExtraTreesRegressor",
+        "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "sklearn.ensemble._gb.GradientBoostingRegressor",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.preprocessing._data.MinMaxScaler",
+        "sklearn.preprocessing._data.MaxAbsScaler",
+    }
+)
+
+
+def array_exact(estimator: object) -> bool:
+    """Whether ``estimator`` answers a DataFrame and ``np.asarray`` of it alike, to the bit.
+
+    A Pipeline qualifies when each of its steps does and none changes its output container
+    (``set_output``): a step that outputs a DataFrame hands the next one names.
+    """
+    cls = type(estimator)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if getattr(estimator, "_sklearn_output_config", None):
+        return False
+    if name == "sklearn.pipeline.Pipeline":
+        steps = getattr(estimator, "steps", [])
+        return all(step in (None, "passthrough") or array_exact(step) for _, step in steps)
+    if getattr(estimator, "_preprocessor", None) is not None:
+        # HistGradientBoosting fitted on pandas categories encodes them by column name.
+        return False
+    return name in _ARRAY_EXACT
+
+
+def _without_feature_names(estimator: Any) -> Any:
+    """A shallow copy of ``estimator`` (a Pipeline's steps copied too) without
+    ``feature_names_in_``: scikit-learn warns when an estimator fitted on a DataFrame is handed an
+    array, and the predictor has already checked the names itself."""
+    out = copy.copy(estimator)
+    if type(estimator).__name__ == "Pipeline":
+        out.steps = [
+            (n, _without_feature_names(s)) if hasattr(s, "fit") else (n, s)
+            for n, s in estimator.steps
+        ]
+    out.__dict__.pop("feature_names_in_", None)
+    return out
+
+
 class _SklearnPredictor:
-    def __init__(self, fn: Any, *, batch_exact: bool = False) -> None:
-        self._fn = fn
+    """The estimator's ``predict_fn``; for a frame of one numeric block whose columns are the
+    estimator's own features, in order, the same call on ``np.asarray(frame)`` (``array_exact``)."""
+
+    def __init__(self, estimator: Any, fn_name: str, *, batch_exact: bool = False) -> None:
+        self._fn = getattr(estimator, fn_name)
         self.batch_exact = batch_exact
         """Requests may be merged into one call without changing a bit (see ``row_exact``)."""
+        self._array_fn = None
+        self._names: list[Any] | None = None
+        if array_exact(estimator):
+            names = getattr(estimator, "feature_names_in_", None)
+            self._names = None if names is None else list(names)
+            self._array_fn = getattr(_without_feature_names(estimator), fn_name)
+        self._seen: pd.Index | None = None  # the last columns found to be the features
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        if self._array_fn is not None and isinstance(data, pd.DataFrame):
+            array = model_array(data)
+            if array is not None and self._features(data.columns) and self._default_output():
+                return self._array_fn(array)
         return self._fn(data)
+
+    def _features(self, columns: pd.Index) -> bool:
+        """The columns are the estimator's features in order (or it was fitted without names:
+        scikit-learn then only counts them, on the array too)."""
+        if self._names is None or columns is self._seen:
+            return True
+        if columns.tolist() != self._names:
+            return False  # scikit-learn says what differs
+        self._seen = columns  # the plan hands every request the same Index object
+        return True
+
+    def _default_output(self) -> bool:
+        """Transformers return arrays (``sklearn.set_config(transform_output=...)`` not set):
+        a frame they return would take its column names from ``feature_names_in_``."""
+        import sklearn
+
+        return bool(sklearn.get_config().get("transform_output", "default") == "default")
 
 
 def save_model(sk_model: object, path: str | Path, **kwargs: Any) -> Any:

@@ -20,6 +20,7 @@ from modelpack.errors import InvalidArgument
 
 __all__ = [
     "BASE_REQUIREMENTS",
+    "CPU_BUILDS",
     "distributions_for_modules",
     "pin",
     "read_requirements",
@@ -34,6 +35,11 @@ CONDA_ENV_FILE = "conda.yaml"
 
 BASE_REQUIREMENTS = ("numpy", "pandas")
 """What the pyfunc layer itself hands models (DataFrames and arrays)."""
+CPU_BUILDS = {"xgboost": ("xgboost-cpu", (2, 1))}
+"""Distributions with a CPU-only build of the same library (module and version) under another
+name, and the first release that has one. ``xgboost`` 2.1+ on Linux pulls ``nvidia-nccl-cu12``
+(479 MB) for its GPU build; images install ``xgboost-cpu`` unless asked for the GPU, and an
+installed ``xgboost-cpu`` meets a requirement for ``xgboost``."""
 
 # Modules provided by the runtime or the standard library never become requirements.
 _SKIP_MODULES = {"modelpack", "mlflow", "__main__", "builtins", "copyreg", "_codecs"}

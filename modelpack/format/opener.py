@@ -22,11 +22,13 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from modelpack.errors import InvalidModel, MissingDependency, PickleRefused, one_line
+from modelpack.format._skops import import_skops, skops_for_file
 from modelpack.settings import Settings
 
 __all__ = [
     "add_code_path",
     "import_module",
+    "import_skops",
     "load_pickle",
     "load_with_mlflow",
     "pickled_files",
@@ -206,26 +208,26 @@ def skops_load(file: Path, settings: Settings, trusted: Sequence[str]) -> Any:
     ``skops_trusted_types``), and only with pickle allowed: a package cannot whitelist arbitrary
     types for itself when it is not trusted.
     """
-    sio = importlib.import_module("skops.io")
-    try:
-        untrusted = list(sio.get_untrusted_types(file=file))
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InvalidModel(f"{file} is not a readable skops file: {one_line(exc)}") from None
-    if not settings.allow_pickle:
-        if untrusted:
-            _refuse(
-                file,
-                f"holds types outside skops' built-in safe list: {untrusted} (the package's "
-                "skops_trusted_types are not trusted when pickle is off)",
+    with skops_for_file(file) as sio:  # skops.io, imported for this file at a fraction of the cost
+        try:
+            untrusted = list(sio.get_untrusted_types(file=file))
+        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise InvalidModel(f"{file} is not a readable skops file: {one_line(exc)}") from None
+        if not settings.allow_pickle:
+            if untrusted:
+                _refuse(
+                    file,
+                    f"holds types outside skops' built-in safe list: {untrusted} (the package's "
+                    "skops_trusted_types are not trusted when pickle is off)",
+                )
+            return sio.load(file, trusted=None)
+        refused = [t for t in untrusted if t not in trusted]
+        if refused:
+            raise InvalidModel(
+                f"{file} holds types that are not trusted: {refused}; list them in "
+                "the sklearn flavor's skops_trusted_types if you trust this package"
             )
-        return sio.load(file, trusted=None)
-    refused = [t for t in untrusted if t not in trusted]
-    if refused:
-        raise InvalidModel(
-            f"{file} holds types that are not trusted: {refused}; list them in "
-            "the sklearn flavor's skops_trusted_types if you trust this package"
-        )
-    return sio.load(file, trusted=list(trusted) or None)
+        return sio.load(file, trusted=list(trusted) or None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from typing import Any, Union
 import numpy as np
 
 from modelpack.errors import SchemaError
-from modelpack.signature.casting import validate_param
 from modelpack.signature.datatypes import (
     AnyType,
     Array,
@@ -178,6 +177,9 @@ class ParamSpec:
             object.__setattr__(self, "shape", tuple(self.shape))
             if self.shape != (-1,):
                 raise SchemaError(f"param '{self.name}': shape must be null or [-1]")
+
+        # casting imports pandas: only models with params pay for it when MLmodel is read
+        from modelpack.signature.casting import validate_param
 
         object.__setattr__(self, "default", validate_param(self, self.default, "default"))
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from modelpack.cli import main
-from modelpack.docker.build import BuildReport, build_command, find_docker
+from modelpack.docker.build import BuildReport, Layer, build_command, find_docker, layer_step
 from modelpack.errors import ImageBuildFailed
 
 
@@ -79,6 +79,8 @@ def test_build_report_renders_size_base_python_and_packages() -> None:
         flavor="sklearn",
         packages=["modelpack==0.1.0", "scikit-learn==1.9.1"],
         seconds=40.44,
+        requirements=("xgboost==3.2.0 installed as xgboost-cpu: the CPU build",),
+        layers=(Layer(74_812_345, "(base image)"), Layer(301_234_567, "COPY /opt/modelpack")),
     )
 
     assert report.render() == (
@@ -87,9 +89,13 @@ def test_build_report_renders_size_base_python_and_packages() -> None:
         "  base:     python:3.11-slim (Python 3.11.2)\n"
         "  flavor:   sklearn\n"
         "  build:    40.4 s\n"
+        "  requirement: xgboost==3.2.0 installed as xgboost-cpu: the CPU build\n"
         "  packages: 2\n"
         "    modelpack==0.1.0\n"
         "    scikit-learn==1.9.1\n"
+        "  layers:   2 (size, step; base image first)\n"
+        "        74.8 MB  (base image)\n"
+        "       301.2 MB  COPY /opt/modelpack\n"
         "  run:      docker run --rm -p 127.0.0.1:8080:8080 wine:1"
     )
 
@@ -110,3 +116,24 @@ def test_build_report_of_an_enable_mlserver_image_publishes_grpc_too() -> None:
     assert report.render().splitlines()[-1] == (
         "  run:      docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 wine:1"
     )
+
+
+@pytest.mark.parametrize(
+    ("created_by", "step"),
+    [
+        ("/bin/sh -c #(nop)  EXPOSE 8080", "EXPOSE 8080"),
+        ("/bin/sh -c useradd --system modelpack", "RUN useradd --system modelpack"),
+        ("COPY /opt/modelpack /opt/modelpack # buildkit", "COPY /opt/modelpack /opt/modelpack"),
+        ("RUN /bin/sh -c useradd --system modelpack # buildkit", "RUN useradd --system modelpack"),
+        ("", "(base image)"),
+        (
+            "/bin/sh -c #(nop) COPY dir:" + "0123456789abcdef" * 4 + " in /opt/modelpack ",
+            "COPY dir:0123456789ab in /opt/modelpack",
+        ),
+        ("RUN /bin/sh -c " + "x" * 100, "RUN " + "x" * 65 + "..."),
+    ],
+)
+def test_layer_steps_read_as_the_dockerfile_line_on_one_short_line(
+    created_by: str, step: str
+) -> None:
+    assert layer_step(created_by) == step

@@ -381,3 +381,31 @@ def test_generate_dockerfile_with_uv_puts_uvs_wheel_beside_the_others(
         "RUN /tmp/uv/bin/uv pip install --python /opt/modelpack/bin/python --no-index "
         "--find-links /tmp/wheels /tmp/wheels/*.whl",
     ]
+
+
+def test_xgboost_comes_as_its_cpu_build_and_generate_dockerfile_says_so(
+    tmp_path: Path, xgboost_package: Path
+) -> None:
+    out = tmp_path / "ctx"
+    pin = next(
+        line
+        for line in (xgboost_package / "requirements.txt").read_text().split()
+        if line.startswith("xgboost==")
+    )
+
+    result = CliRunner().invoke(
+        main, ["generate-dockerfile", "-m", str(xgboost_package), "-d", str(out)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"note: {pin} installed as xgboost-cpu: the same library without its GPU build and "
+        "CUDA libraries (--gpu keeps it)"
+    ) in result.output.splitlines()
+    versions = {wheel.name: wheel.version for wheel in list_wheels(out / "wheels")}
+    assert versions["xgboost-cpu"] == pin.removeprefix("xgboost==")
+    assert "xgboost" not in versions
+    assert not [name for name in versions if name.startswith("nvidia")]
+    assert (out / "model" / "requirements.txt").read_text() == (
+        xgboost_package / "requirements.txt"
+    ).read_text()

@@ -55,6 +55,50 @@ def test_build_report_names_image_base_flavor_and_packages(image: Image) -> None
     assert lines[-1] == f"  run:      docker run --rm -p 127.0.0.1:8080:8080 {image.name}"
 
 
+def test_build_report_gives_the_size_of_each_layer(image: Image) -> None:
+    lines = image.report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  layers:   "))
+    count = int(lines[start].split()[1])
+    layers = [line.split(maxsplit=2) for line in lines[start + 1 : start + 1 + count]]
+    size_mb = float(lines[1].split()[1])
+
+    assert lines[start + 1 + count] == lines[-1]  # the run line follows the layers
+    assert [unit for _, unit, _ in layers] == ["MB"] * count
+    steps = [step for _, _, step in layers]
+    assert any(step.startswith("COPY") and "/opt/modelpack" in step for step in steps), steps
+    assert any(step.startswith("COPY") and "/opt/ml/model" in step for step in steps), steps
+    # The layers add up to the image (each rounded to 0.1 MB).
+    assert abs(sum(float(size) for size, _, _ in layers) - size_mb) <= 0.1 * (count + 1)
+
+
+def test_images_hold_no_installer(image: Image) -> None:
+    packages = [line.strip() for line in image.report.splitlines() if line.startswith("    ")]
+
+    assert [p for p in packages if p.split("==")[0].lower() in ("pip", "uv")] == []
+
+
+def test_xgboost_images_hold_xgboost_cpu_and_say_so(image: Image) -> None:
+    lines = image.report.splitlines()
+    packages = [line.strip() for line in lines if line.startswith("    ") and "==" in line]
+    names = {p.split("==")[0].lower() for p in packages}
+    notes = [line for line in lines if line.startswith("  requirement: ")]
+    if image.flavor != "xgboost":
+        assert (notes, "xgboost-cpu" in names) == ([], False)
+        return
+    pin = next(
+        line
+        for line in (image.package / "requirements.txt").read_text().split()
+        if line.startswith("xgboost==")
+    )
+    assert notes == [
+        f"  requirement: {pin} installed as xgboost-cpu: the same library without its GPU "
+        "build and CUDA libraries (--gpu keeps it)"
+    ]
+    assert f"xgboost-cpu=={pin.removeprefix('xgboost==')}" in packages
+    assert "xgboost" not in names
+    assert not [name for name in names if name.startswith("nvidia")]
+
+
 def test_serving_input_example_predicts_as_in_process(
     served: tuple[Image, Container],
 ) -> None:

@@ -11,8 +11,12 @@ import zipfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+
 import modelpack
-from modelpack.docker.wheels import pack_modelpack, platform_tags
+from modelpack.docker.wheels import cpu_requirements, pack_modelpack, platform_tags
+
+GPU_NOTE = "the same library without its GPU build and CUDA libraries (--gpu keeps it)"
 
 
 def test_platform_tags_cover_every_glibc_from_bookworm_down_to_manylinux2014() -> None:
@@ -26,6 +30,48 @@ def test_platform_tags_accept_dockers_name_for_arm() -> None:
     tags = platform_tags("arm64")
 
     assert (tags[0], tags[-1]) == ("manylinux_2_36_aarch64", "manylinux2014_aarch64")
+
+
+@pytest.mark.parametrize(
+    ("line", "installed"),
+    [
+        ("xgboost==3.2.0", "xgboost-cpu==3.2.0"),
+        (
+            "XGBoost[pandas] >= 2.0 ; sys_platform == 'linux'",
+            "xgboost-cpu[pandas] >= 2.0 ; sys_platform == 'linux'",
+        ),
+        ("xgboost_cpu==3.2.0", "xgboost_cpu==3.2.0"),
+        ("xgboost-ray==0.1", "xgboost-ray==0.1"),
+        ("scikit-learn==1.9.1", "scikit-learn==1.9.1"),
+        ("-r more.txt", "-r more.txt"),
+    ],
+)
+def test_cpu_requirements_install_xgboost_as_its_cpu_build(line: str, installed: str) -> None:
+    text, notes = cpu_requirements(f"numpy==2.4.6\n{line}\n")
+
+    assert text == f"numpy==2.4.6\n{installed}\n"
+    note = f"{' '.join(line.split())} installed as xgboost-cpu: {GPU_NOTE}"
+    assert notes == ([note] if installed != line else [])
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("xgboost==1.7.6", "xgboost-cpu starts at 2.1"),
+        ("xgboost<2.1", "xgboost-cpu starts at 2.1"),
+        ("xgboost>=1.5,<=2.0.3", "xgboost-cpu starts at 2.1"),
+        ("xgboost @ https://example.com/xgboost-3.2.0-py3-none-any.whl", None),
+        ("xgboost==3.2.0 --hash=sha256:00ff", None),
+    ],
+)
+def test_cpu_requirements_keep_pins_older_than_the_cpu_build_and_direct_references(
+    line: str, why: str | None
+) -> None:
+    text, notes = cpu_requirements(line + "\n")
+
+    assert text == line + "\n"
+    reason = why or "xgboost-cpu cannot stand for a direct reference or a hash"
+    assert notes == [f"{line} kept: {reason}"]
 
 
 def _record_mismatches(archive: zipfile.ZipFile, record: list[str]) -> list[str]:

@@ -213,7 +213,8 @@ def test_pips_first_error_is_the_reason() -> None:
 
 
 def test_the_command_run_in_the_environment_keeps_the_given_options_only() -> None:
-    serve = main.commands["serve"]
+    serve = main.get_command(None, "serve")
+    assert serve is not None
     given = ["-m", "runs:/abc/model", "-p", "0", "-w", "2", "--no-batching", "--debug"]
     ctx = serve.make_context("serve", [*given, "--env-manager", "uv", "-q"])
 
@@ -226,11 +227,13 @@ def test_the_command_run_in_the_environment_keeps_the_given_options_only() -> No
 
 
 def test_predict_reruns_with_its_paths_and_formats() -> None:
-    predict = main.commands["predict"]
+    predict = main.get_command(None, "predict")
+    assert predict is not None
     given = ["-m", "pkg", "-i", "in.csv", "-o", "out.json", "-t", "csv", "--env-manager", "uv"]
     ctx = predict.make_context("predict", given)
 
     assert child_args(ctx, Path("pkg")) == [
         "predict", "--model-uri", "pkg", "--input-path", "in.csv", "--output-path", "out.json",
-        "--content-type", "csv", "--batch-size", "50000", "--engine", "local", "--env-manager", "local",
+        "--content-type", "csv", "--batch-size", "50000", "--engine", "local",
+        "--env-manager", "local",
     ]  # fmt: skip

@@ -5,6 +5,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/modelpack
 COPY wheels /tmp/wheels
 RUN /opt/modelpack/bin/python -m pip install --no-index --find-links /tmp/wheels /tmp/wheels/*.whl
+# Serving needs no installer (uv's venvs have none either): 14 MB less.
+RUN /opt/modelpack/bin/python -m pip uninstall --yes --quiet pip
 # The libraries' test suites (a quarter of a scipy/pandas stack) are not needed to serve.
 RUN find /opt/modelpack/lib -type d -name tests -path '*/site-packages/*/tests' -prune -exec rm -rf {} +
 
