@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _procs import cpu_seconds as _cpu_seconds
+from _procs import free_port as _free_port
+from _procs import memory_mib as _memory_mib
+from _procs import tree as _tree
 
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -133,59 +136,6 @@ def _save_mlflow_pyfunc(path: Path, example: Any) -> None:
 
 
 # -- processes -------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tree(pid: int) -> list[int]:
-    """A process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo.extend(children.get(current, []))
-    return out
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of ``pids``, with their children that have exited and were waited for."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return total / ticks
-
-
-def _memory_mib(pids: list[int]) -> tuple[float, float]:
-    """(RSS, PSS) summed over ``pids``, MiB."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        found = re.search(r"^Rss:\s+(\d+) kB", rollup, re.M)
-        rss += int(found.group(1)) if found else 0
-        found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
-        pss += int(found.group(1)) if found else 0
-    return rss / 1024, pss / 1024
 
 
 @dataclass
@@ -321,7 +271,9 @@ def baseline_source(ref: str, work: Path) -> Path:
     target = work / f"baseline-{ref}"
     target.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "-C", str(BENCH.parent), "archive", ref, "modelpack"], capture_output=True, check=True
+        ["git", "-C", str(BENCH.parent), "archive", ref, "modelpack"],
+        capture_output=True,
+        check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target

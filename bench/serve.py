@@ -50,7 +50,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,10 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+from _procs import cpu_seconds as _cpu_seconds
+from _procs import free_port as _free_port
+from _procs import memory_mib as _memory_mib
+from _procs import tree as _tree
 
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -303,59 +306,6 @@ def _v2_binary(df: pd.DataFrame, tensor: bool) -> tuple[bytes, int]:
 
 
 # -- process accounting ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tree(pid: int) -> list[int]:
-    """A process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo.extend(children.get(current, []))
-    return out
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
-def _memory_mib(pids: list[int]) -> tuple[float, float]:
-    """(RSS, PSS) summed over ``pids``, MiB. PSS splits each shared page between its sharers,
-    so the sum is what the processes cost together; RSS counts shared pages once per process."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        found = re.search(r"^Rss:\s+(\d+) kB", rollup, re.M)
-        rss += int(found.group(1)) if found else 0
-        found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
-        pss += int(found.group(1)) if found else 0
-    return rss / 1024, pss / 1024
 
 
 # -- servers ---------------------------------------------------------------------------------------

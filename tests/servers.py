@@ -22,6 +22,8 @@ class Server:
     log: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
     grpc_port: int | None = None
+    seconds_to_ready: float = 0.0
+    """From the spawn to the first 200 on /ping."""
 
     @property
     def url(self) -> str:
@@ -37,9 +39,9 @@ class Server:
         raise AssertionError(f"{text!r} never appeared in the log: {''.join(self.log)}")
 
     def stop(self) -> str:
-        """SIGTERM, wait for the exit, and return the whole log."""
+        """SIGTERM, wait for the exit (status 0), and return the whole log."""
         self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(30) == 0
+        assert self.process.wait(30) == 0, "".join(self.log)
         if self.reader is not None:
             self.reader.join(10)
         return "".join(self.log)
@@ -51,9 +53,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def launch(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Server:
+def launch(
+    *args: str, port: int = 0, env: dict[str, str] | None = None, start_timeout: float = 120
+) -> Server:
     """Starts `modelpack serve ...` (its stdout and stderr read into `Server.log`) and waits for
-    /ping (and, with --grpc-port, reads the gRPC port from the log into `Server.grpc_port`)."""
+    /ping (and, with --grpc-port, reads the gRPC port from the log into `Server.grpc_port`);
+    ``start_timeout``: seconds until it says where it serves (building an environment first
+    takes minutes)."""
+    began = time.monotonic()
     command = [sys.executable, "-m", "modelpack", "serve", *args, "-p", str(port)]
     environ = {**os.environ, "MODELPACK_LOG_LEVEL": "info", **(env or {})}
     process = subprocess.Popen(
@@ -79,11 +86,12 @@ def launch(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Serv
     server.reader = threading.Thread(target=read, daemon=True)
     server.reader.start()
     try:
-        assert ready.wait(120), "server did not start"
+        assert ready.wait(start_timeout), "server did not start: " + "".join(server.log)
         assert process.poll() is None, "".join(server.log)
         for _ in range(600):
             try:
                 if httpx.get(f"{server.url}/ping", timeout=5).status_code == 200:
+                    server.seconds_to_ready = time.monotonic() - began
                     return server
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -82,7 +82,7 @@ def _decode(value: Any, plan: InputPlan, orient: str | None) -> Decoded:
         if not isinstance(value, dict):
             raise MalformedInput(
                 "with format=pandas-split the body must be an object with 'columns' and 'data' "
-                f"(MLflow 1.x), got {_kind(value)}"
+                f"(MLflow 1.x), got {json_kind(value)}"
             )
         return Decoded(_split(value, plan, "body"), None, bare=True)
     if orient == "records":
@@ -111,7 +111,7 @@ def _decode(value: Any, plan: InputPlan, orient: str | None) -> Decoded:
         raise MalformedInput(f"{_ENVELOPE_RULE}; got an object with the fields {fields}")
     if isinstance(value, list):
         return Decoded(_records(value, plan, "body"))  # MLflow 1.x: a bare records list
-    raise MalformedInput(f"{_ENVELOPE_RULE}; got {_kind(value)}")
+    raise MalformedInput(f"{_ENVELOPE_RULE}; got {json_kind(value)}")
 
 
 _ENVELOPE_RULE = (
@@ -126,7 +126,8 @@ _ENVELOPE_RULE = (
 def _split(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
     if not isinstance(value, dict):
         raise MalformedInput(
-            f"{where}: the split format is an object with 'columns' and 'data', got {_kind(value)}"
+            f"{where}: the split format is an object with 'columns' and 'data', "
+            f"got {json_kind(value)}"
         )
     if "data" not in value or not _SPLIT_KEYS.issuperset(value):
         extra = sorted(clip(str(k), 40) for k in value if k not in _SPLIT_KEYS)[:10]
@@ -136,9 +137,9 @@ def _split(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
         )
     rows, columns, index = value["data"], value.get("columns"), value.get("index")
     if not isinstance(rows, list):
-        raise MalformedInput(f"{where}: 'data' must be a list of rows, got {_kind(rows)}")
+        raise MalformedInput(f"{where}: 'data' must be a list of rows, got {json_kind(rows)}")
     if columns is not None and not isinstance(columns, list):
-        raise MalformedInput(f"{where}: 'columns' must be a list, got {_kind(columns)}")
+        raise MalformedInput(f"{where}: 'columns' must be a list, got {json_kind(columns)}")
     if plan.input_schema is None:
         _check_rows(rows, where)
         return _pandas(lambda: pd.DataFrame(data=rows, columns=columns, index=index), where)
@@ -171,7 +172,7 @@ def _width(rows: list[Any]) -> int:
 def _bad_row(rows: list[Any], width: int) -> str:
     for i, row in enumerate(rows):
         if type(row) is not list:
-            return f"row {i} is {_kind(row)}, not a list of values"
+            return f"row {i} is {json_kind(row)}, not a list of values"
         if len(row) != width:
             return f"row {i} has {len(row)} values, but there are {width} columns"
     return "rows of different lengths"
@@ -180,7 +181,8 @@ def _bad_row(rows: list[Any], width: int) -> str:
 def _records(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
     if not isinstance(value, list):
         raise MalformedInput(
-            f"{where}: the records format is a list of objects (one per row), got {_kind(value)}"
+            f"{where}: the records format is a list of objects (one per row), "
+            f"got {json_kind(value)}"
         )
     _check_rows(value, where)
     if plan.input_schema is None:
@@ -190,7 +192,7 @@ def _records(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
             return _split({"data": value}, plan, where)
         if any(type(r) is dict for r in value):
             bad = next(i for i, r in enumerate(value) if type(r) is not dict)
-            raise MalformedInput(f"{where}: record {bad} is {_kind(value[bad])}, not an object")
+            raise MalformedInput(f"{where}: record {bad} is {json_kind(value[bad])}, not an object")
         return plan.cast_frame(_pandas(lambda: pd.DataFrame(data=value), where))
     first = value[0].keys()
     if all(r.keys() == first for r in value):
@@ -210,7 +212,7 @@ def _check_rows(rows: list[Any], where: str) -> None:
     width = len(rows[0]) if type(rows[0]) is list else -1
     for i, row in enumerate(rows):
         if type(row) is not list:
-            raise MalformedInput(f"{where}: row {i} is {_kind(row)}, but other rows are lists")
+            raise MalformedInput(f"{where}: row {i} is {json_kind(row)}, but other rows are lists")
         if len(row) != width:
             raise MalformedInput(f"{where}: row {i} has {len(row)} values, but row 0 has {width}")
 
@@ -262,7 +264,7 @@ def _instances(value: Any, plan: InputPlan, where: str) -> Any:
     columns: dict[Any, list[Any]] = {}
     for i, item in enumerate(value):
         if type(item) is not dict:
-            raise MalformedInput(f"{where}: item {i} is {_kind(item)}, not an object")
+            raise MalformedInput(f"{where}: item {i} is {json_kind(item)}, not an object")
         for k, v in item.items():
             columns.setdefault(k, []).append(v)
     if plan.named and not plan.tensor and _flat_columns(columns):
@@ -347,7 +349,8 @@ ENVELOPES: dict[str, Callable[[Any, InputPlan, str], Any]] = {
 # -- messages ------------------------------------------------------------------------------------
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in words (``an object``, ``a list``, ...)."""
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):

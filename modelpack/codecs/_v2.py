@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelpack.codecs._json import json_kind as _kind
 from modelpack.codecs._json import loads
 from modelpack.codecs._v2_binary import raw_bytes, split_body
 from modelpack.codecs._v2_tensors import V2Tensor, v2_tensor
@@ -271,20 +272,3 @@ def _json_data(output: V2Output) -> Any:
     if values.dtype == np.float16:
         return values.astype(np.float32)  # orjson writes float16 as its exact float32 value
     return np.ascontiguousarray(values)
-
-
-# -- messages ------------------------------------------------------------------------------------
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null" if value is None else type(value).__name__

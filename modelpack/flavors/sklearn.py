@@ -136,12 +136,10 @@ class SklearnFlavor:
 # is left out: BLAS handles the last rows of a call apart from the others, so merging requests
 # would change the last bit of some answers (measured: 91 of 442 diabetes rows for
 # LinearRegression). tests/flavors/test_sklearn_batching.py checks each entry on random data.
-_ROW_EXACT = frozenset(
+_TREES_AND_SCALERS = frozenset(
     {
         "sklearn.tree._classes.DecisionTreeClassifier",
         "sklearn.tree._classes.DecisionTreeRegressor",
-        "sklearn.tree._classes.ExtraTreeClassifier",
-        "sklearn.tree._classes.ExtraTreeRegressor",
         "sklearn.ensemble._forest.RandomForestClassifier",
         "sklearn.ensemble._forest.RandomForestRegressor",
         "sklearn.ensemble._forest.ExtraTreesClassifier",
@@ -153,11 +151,15 @@ _ROW_EXACT = frozenset(
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.preprocessing._data.MinMaxScaler",
         "sklearn.preprocessing._data.MaxAbsScaler",
-        "sklearn.preprocessing._encoders.OneHotEncoder",
-        "sklearn.preprocessing._encoders.OrdinalEncoder",
-        "sklearn.impute._base.SimpleImputer",
     }
 )
+_ROW_EXACT = _TREES_AND_SCALERS | {
+    "sklearn.tree._classes.ExtraTreeClassifier",
+    "sklearn.tree._classes.ExtraTreeRegressor",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.impute._base.SimpleImputer",
+}
 
 
 def row_exact(estimator: object) -> bool:
@@ -177,28 +179,13 @@ def row_exact(estimator: object) -> bool:
 # names (which scikit-learn checks against ``feature_names_in_``): given that array instead, they
 # give the same answer to the bit, and skip ~2 ms of DataFrame checks per call (narwhals, a dtype
 # check per column). tests/flavors/test_fast_paths.py checks each entry on random data.
-_ARRAY_EXACT = frozenset(
-    {
-        "sklearn.linear_model._base.LinearRegression",
-        "sklearn.linear_model._ridge.Ridge",
-        "sklearn.linear_model._coordinate_descent.Lasso",
-        "sklearn.linear_model._coordinate_descent.ElasticNet",
-        "sklearn.linear_model._logistic.LogisticRegression",
-        "sklearn.tree._classes.DecisionTreeClassifier",
-        "sklearn.tree._classes.DecisionTreeRegressor",
-        "sklearn.ensemble._forest.RandomForestClassifier",
-        "sklearn.ensemble._forest.RandomForestRegressor",
-        "sklearn.ensemble._forest.ExtraTreesClassifier",
-        "sklearn.ensemble._forest.ExtraTreesRegressor",
-        "sklearn.ensemble._gb.GradientBoostingClassifier",
-        "sklearn.ensemble._gb.GradientBoostingRegressor",
-        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
-        "sklearn.preprocessing._data.StandardScaler",
-        "sklearn.preprocessing._data.MinMaxScaler",
-        "sklearn.preprocessing._data.MaxAbsScaler",
-    }
-)
+_ARRAY_EXACT = _TREES_AND_SCALERS | {
+    "sklearn.linear_model._base.LinearRegression",
+    "sklearn.linear_model._ridge.Ridge",
+    "sklearn.linear_model._coordinate_descent.Lasso",
+    "sklearn.linear_model._coordinate_descent.ElasticNet",
+    "sklearn.linear_model._logistic.LogisticRegression",
+}
 
 
 def array_exact(estimator: object) -> bool:

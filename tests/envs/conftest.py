@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
-import signal
-import subprocess
 import sys
 import textwrap
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
+from servers import Server, finish, launch
 
 import modelpack
 
@@ -91,27 +85,6 @@ def modelpack_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "modelpack", *args]
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    port: int = 0
-    log: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
-    seconds_to_ready: float = 0.0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> str:
-        """SIGTERM, wait for the exit (status 0), and return the whole log."""
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(30) == 0, "".join(self.log)
-        if self.reader is not None:
-            self.reader.join(10)
-        return "".join(self.log)
-
-
 @pytest.fixture
 def start_server() -> Iterator[Callable[..., Server]]:
     """Starts ``modelpack serve ARGS -p 0`` and waits for its /ping, however long building its
@@ -119,47 +92,10 @@ def start_server() -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def start(*args: str, env: dict[str, str]) -> Server:
-        began = time.monotonic()
-        process = subprocess.Popen(
-            modelpack_command("serve", *args, "-p", "0"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**env, "MODELPACK_LOG_LEVEL": "info"},
-        )
-        server = Server(process)
+        server = launch(*args, env=env, start_timeout=600)
         started.append(server)
-        ready = threading.Event()
-
-        def read() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                server.log.append(line)
-                found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-                if found:
-                    server.port = int(found.group(1))
-                    ready.set()
-            ready.set()
-
-        server.reader = threading.Thread(target=read, daemon=True)
-        server.reader.start()
-        assert ready.wait(600), "server did not start: " + "".join(server.log)
-        assert process.poll() is None, "".join(server.log)
-        for _ in range(600):
-            try:
-                if httpx.get(f"{server.url}/ping", timeout=5).status_code == 200:
-                    server.seconds_to_ready = time.monotonic() - began
-                    return server
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("no 200 from /ping: " + "".join(server.log))
+        return server
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-        server.process.wait(30)
-        if server.reader is not None:
-            server.reader.join(10)
-        if server.process.stdout is not None:
-            server.process.stdout.close()
+        finish(server)
