@@ -55,6 +55,7 @@ def test_a_fault_in_a_flavors_adapter_is_an_internal_error(
     400, even though the request is fine."""
     model = modelpack.load_model(sklearn_package)
     monkeypatch.setattr(model._predictor, "_fn", None)
+    monkeypatch.setattr(model._predictor, "_array_fn", None)  # no fast path
     with pytest.raises(InternalError) as info:
         model.predict(wine_frame)
     assert isinstance(info.value.__cause__, TypeError)

@@ -113,6 +113,7 @@ def test_a_bug_in_a_flavors_adapter_is_a_500(
     body = orjson.dumps({"dataframe_split": {"columns": WINE_COLUMNS, "data": [ROW]}})
     with client_for(model) as client:
         monkeypatch.setattr(model._predictor, "_fn", None)
+        monkeypatch.setattr(model._predictor, "_array_fn", None)  # no fast path
         with caplog.at_level(logging.INFO, logger="modelpack"):
             broken = client.post("/invocations", content=body, headers=JSON)
         monkeypatch.undo()
