@@ -19,7 +19,7 @@ from modelpack._logs import log_once
 from modelpack.errors import InvalidParams, ModelpackError, SignatureMismatch, one_line, short_repr
 from modelpack.signature._tensors import enforce_tensors
 from modelpack.signature.casting import cast_series, passthrough_dtype, validate_param
-from modelpack.signature.frames import with_pandas_layout
+from modelpack.signature.frames import column_dtypes, with_pandas_layout
 from modelpack.signature.schema import (
     Array,
     ColSpec,
@@ -133,7 +133,7 @@ def _already_fits(df: pd.DataFrame, schema: Schema) -> bool:
     names, dtypes = ready
     if len(df.columns) != len(names) or list(df.columns) != names:
         return False
-    return all(actual == dtype for actual, dtype in zip(df.dtypes.tolist(), dtypes, strict=True))
+    return all(actual == dtype for actual, dtype in zip(column_dtypes(df), dtypes, strict=True))
 
 
 def _enforce_columns(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["frame_from_block", "has_pandas_layout", "model_array", "with_pandas_layout"]
+__all__ = [
+    "column_dtypes",
+    "frame_from_block",
+    "has_pandas_layout",
+    "model_array",
+    "with_pandas_layout",
+]
 
 
 def frame_from_block(
@@ -30,6 +36,15 @@ def frame_from_block(
     """
     block = np.ascontiguousarray(block)
     return pd.DataFrame(block.T, columns=columns, index=index, copy=False)
+
+
+def column_dtypes(df: pd.DataFrame) -> list[Any]:
+    """``df.dtypes.tolist()``, read from the block manager (~2 us instead of ~25: ``dtypes``
+    builds a Series on every call, and the server asks once per request)."""
+    blocks = df._mgr.blocks
+    if len(blocks) == 1:  # the codecs' frames: one block, one dtype
+        return [blocks[0].dtype] * df.shape[1]
+    return list(df._mgr.get_dtypes())
 
 
 def has_pandas_layout(df: pd.DataFrame) -> bool:
