@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from _procs import cpu_seconds as _cpu_seconds
 from _procs import free_port as _free_port
 from _procs import memory_mib as _memory_mib
@@ -82,46 +81,29 @@ def loadavg() -> str:
 
 
 def make_packages(root: Path, names: list[str]) -> dict[str, Path]:
-    """Save the benchmark models (all by modelpack, but the python_model, saved by MLflow)."""
+    """Save the benchmark models: those of bench/serve.py as it saves them, RandomForest as
+    cloudpickle (the slowest format to load), and a python_model saved by MLflow."""
+    from serve import make_packages as make_served
     from sklearn.datasets import load_diabetes
 
     import modelpack
 
+    own = ("random_forest", "mlflow_pyfunc")
+    out = make_served(root, [name for name in names if name not in own])
     x, y = load_diabetes(return_X_y=True, as_frame=True)
     example = x.head(3)
-    out: dict[str, Path] = {}
-    for name in names:
-        path = root / name
-        if name == "elasticnet":
-            from sklearn.linear_model import ElasticNet
+    if "random_forest" in names:
+        from sklearn.ensemble import RandomForestRegressor
 
-            modelpack.save_model(ElasticNet(alpha=0.01).fit(x, y), path, input_example=example)
-        elif name == "random_forest":
-            from sklearn.ensemble import RandomForestRegressor
-
-            forest = RandomForestRegressor(n_estimators=100, random_state=0, n_jobs=1).fit(x, y)
-            modelpack.save_model(
-                forest, path, input_example=example, serialization_format="cloudpickle"
-            )
-        elif name == "xgboost":
-            import xgboost
-
-            booster = xgboost.XGBRegressor(n_estimators=100, n_jobs=1).fit(x, y)
-            modelpack.save_model(booster, path, input_example=example)
-        elif name == "torch":
-            import torch
-
-            torch.manual_seed(0)
-            mlp = torch.nn.Sequential(
-                torch.nn.Linear(10, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)
-            )
-            modelpack.save_model(mlp, path, input_example=example.to_numpy(np.float32))
-        elif name == "mlflow_pyfunc":
-            _save_mlflow_pyfunc(path, example)
-        else:
-            raise SystemExit(f"unknown model {name!r}; choose from {MODELS}")
-        out[name] = path
-    return out
+        forest = RandomForestRegressor(n_estimators=100, random_state=0, n_jobs=1).fit(x, y)
+        out["random_forest"] = root / "random_forest"
+        modelpack.save_model(
+            forest, out["random_forest"], input_example=example, serialization_format="cloudpickle"
+        )
+    if "mlflow_pyfunc" in names:
+        out["mlflow_pyfunc"] = root / "mlflow_pyfunc"
+        _save_mlflow_pyfunc(out["mlflow_pyfunc"], example)
+    return {name: out[name] for name in names}
 
 
 def _save_mlflow_pyfunc(path: Path, example: Any) -> None:
