@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelpack._version import __version__
 from modelpack.errors import ModelpackError, Overloaded, PredictionFailed, RequestTimeout
@@ -120,9 +120,36 @@ def create_app(model: Any, settings: Settings, runtime: Runtime | None = None) -
             Exception: _internal_error,
         },
     )
+    app = _Direct(app, invocations, settings.debug)
     if settings.auth_token is not None:
         app = BearerAuth(app, settings.auth_token)
     return Observe(app, runtime.metrics, settings.access_log)
+
+
+class _Direct:
+    """``POST /invocations`` straight to its endpoint; every other request through Starlette.
+
+    Starlette's router and its two exception middlewares cost ~25 us a request, a tenth of a
+    1-row prediction on one connection. The route that carries the load skips them and answers
+    its failures with the same handlers and the same bodies.
+    """
+
+    def __init__(self, app: ASGIApp, invocations: Invocations, debug: bool) -> None:
+        self._app = app
+        self._invocations = invocations
+        self._debug = debug
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/invocations" or scope["method"] != "POST":
+            await self._app(scope, receive, send)
+            return
+        try:
+            await self._invocations(scope, receive, send)
+        except ModelpackError as exc:
+            await _error_response(exc, self._debug)(scope, receive, send)
+        except Exception as exc:
+            await (await _internal_error(Request(scope), exc))(scope, receive, send)
+            raise  # as Starlette does: the server logs the traceback
 
 
 def _openapi(runtime: Runtime) -> dict[str, Any]:

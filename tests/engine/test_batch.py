@@ -54,6 +54,24 @@ def test_inputs_that_differ_do_not_share_a_key() -> None:
     assert merge_key(np.zeros((2, 3)), None) != merge_key(np.zeros((2, 3), np.float32), None)
 
 
+def test_keys_follow_the_columns_when_frames_share_or_swap_index_objects() -> None:
+    shared = pd.Index(["a", "b"])
+    one = pd.DataFrame(np.zeros((1, 2)), columns=shared)
+    two = pd.DataFrame(np.ones((2, 2)), columns=shared)
+    other = pd.DataFrame(np.zeros((1, 2)), columns=pd.Index(["b", "c"]))
+    # Alternating Index objects (the one-entry cache of column names is replaced each time).
+    keys = [merge_key(f, None) for f in (one, other, two, other, one)]
+    assert keys[0] == keys[2] == keys[4] != keys[1] == keys[3]
+    assert merge_key(pd.DataFrame(np.zeros((1, 2)), columns=pd.Index(["a", "b"])), None) == keys[0]
+
+
+def test_categories_that_differ_do_not_share_a_key() -> None:
+    red = pd.DataFrame({"c": pd.Categorical(["red"], categories=["red", "blue"])})
+    big = pd.DataFrame({"c": pd.Categorical(["big"], categories=["big", "small"])})
+    assert merge_key(red, None) != merge_key(big, None)
+    assert merge_key(red, None) == merge_key(red.copy(), None)
+
+
 def test_inputs_that_cannot_be_merged_have_no_key() -> None:
     assert merge_key([1, 2], None) is None
     assert merge_key("text", None) is None
