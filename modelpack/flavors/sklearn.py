@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from modelpack.errors import InvalidArgument, InvalidModel
@@ -207,6 +208,43 @@ def array_exact(estimator: object) -> bool:
     return name in _ARRAY_EXACT
 
 
+# Linear regressors whose ``predict`` is ``validate_data`` then ``X @ coef_ + intercept_``
+# (scikit-learn's ``LinearModel._decision_function``). On a float array that validation changes
+# nothing (same array, same strides) or refuses it (NaN, infinity): the product alone gives the
+# same bits at a twentieth of the cost (~5 us instead of ~110 for one row).
+_LINEAR = frozenset(
+    {
+        "sklearn.linear_model._base.LinearRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.linear_model._coordinate_descent.Lasso",
+        "sklearn.linear_model._coordinate_descent.ElasticNet",
+    }
+)
+
+
+def _linear_predict(estimator: Any, checked: Callable[[np.ndarray], Any]) -> Any:
+    """``estimator.predict`` for a finite float array of its width; any other array goes to
+    ``checked`` (scikit-learn's own path: its conversions and its refusals)."""
+    coef, intercept = estimator.coef_, estimator.intercept_
+    if not isinstance(coef, np.ndarray) or coef.ndim not in (1, 2):
+        return checked  # sparse coefficients: scikit-learn's own path
+    weights = coef if coef.ndim == 1 else coef.T
+    width = weights.shape[0]
+
+    def predict(array: np.ndarray) -> Any:
+        if (
+            array.dtype.kind != "f"
+            or array.ndim != 2
+            or array.shape[0] == 0
+            or array.shape[1] != width
+            or not np.isfinite(array).all()
+        ):
+            return checked(array)
+        return array @ weights + intercept
+
+    return predict
+
+
 def _without_feature_names(estimator: Any) -> Any:
     """A shallow copy of ``estimator`` (a Pipeline's steps copied too) without
     ``feature_names_in_``: scikit-learn warns when an estimator fitted on a DataFrame is handed an
@@ -235,6 +273,9 @@ class _SklearnPredictor:
             names = getattr(estimator, "feature_names_in_", None)
             self._names = None if names is None else list(names)
             self._array_fn = getattr(_without_feature_names(estimator), fn_name)
+            cls = type(estimator)
+            if fn_name == "predict" and f"{cls.__module__}.{cls.__qualname__}" in _LINEAR:
+                self._array_fn = _linear_predict(estimator, self._array_fn)
         self._seen: pd.Index | None = None  # the last columns found to be the features
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:

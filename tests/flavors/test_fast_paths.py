@@ -23,7 +23,7 @@ from modelpack.signature.frames import frame_from_block, model_array
 
 pytest.importorskip("sklearn")
 
-from modelpack.flavors.sklearn import _ARRAY_EXACT, _SklearnPredictor, array_exact
+from modelpack.flavors.sklearn import _ARRAY_EXACT, _LINEAR, _SklearnPredictor, array_exact
 
 COLUMNS = [f"f{i}" for i in range(6)]
 PROPERTY = settings(
@@ -152,6 +152,24 @@ def test_scikit_learn_validates_the_array_into_the_layout_it_makes_of_the_frame(
     assert got.strides == expected.strides
     assert got.flags.f_contiguous == expected.flags.f_contiguous
     assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(_LINEAR))
+@PROPERTY
+@given(frame=frames(), outputs=st.sampled_from([1, 2]))
+def test_linear_regressors_compute_the_product_alone_to_the_same_bits(
+    name: str, outputs: int, frame: pd.DataFrame
+) -> None:
+    """Linear regressors skip scikit-learn's validation on finite float arrays (their own
+    function, not the estimator's method) and still answer as the estimator does on the frame,
+    with one target or several (a 2-d ``coef_``)."""
+    rng = np.random.default_rng(outputs)
+    x = frame_from_block(rng.normal(size=(len(COLUMNS), 50)), COLUMNS)
+    y = rng.normal(size=(50, outputs)) if outputs > 1 else rng.normal(size=50)
+    estimator = _class(name)().fit(x, y)
+    predictor = _SklearnPredictor(estimator, "predict")
+    assert not hasattr(predictor._array_fn, "__self__")  # the product, not a bound method
+    assert _outcome(lambda: predictor.predict(frame)) == _plain(estimator, "predict", frame)
 
 
 def test_other_columns_or_layouts_take_the_plain_path() -> None:
