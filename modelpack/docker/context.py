@@ -172,6 +172,13 @@ def render_dockerfile(
         "# The libraries' test suites (a quarter of a scipy/pandas stack) are not needed to serve.",
         f"RUN find {VENV_DIR}/lib -type d -name tests -path '*/site-packages/*/tests' -prune"
         " -exec rm -rf {} +",
+        "# Bytecode only for the modules serving this model imports (~60 MB less for scipy and"
+        " pandas);",
+        "# if the model cannot be warmed up here, everything is compiled, as pip did.",
+        "COPY model /tmp/model",
+        f"RUN find {VENV_DIR}/lib -type d -name __pycache__ -prune -exec rm -rf {{}} +"
+        f" && ({VENV_DIR}/bin/python -m modelpack.cli._precompile /tmp/model"
+        f" || {VENV_DIR}/bin/python -m compileall -q {VENV_DIR}/lib)",
         "",
         f"FROM {base_image}",
         f"RUN useradd --system --uid {USER_ID} --user-group --create-home"

@@ -17,81 +17,27 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from modelpack._logs import current_request_id, reset_request_id, set_request_id
 from modelpack.engine._batch import count_rows, merge, merge_key, rows_of, split
+from modelpack.engine._jobs import (
+    ClientGone,
+    EngineObserver,
+    EngineStats,
+    Job,
+    Predict,
+    joined_ids,
+    settle,
+)
 from modelpack.errors import ModelpackError, Overloaded, RequestTimeout
 
 __all__ = ["ClientGone", "Engine", "EngineObserver", "EngineStats"]
 
 _log = logging.getLogger("modelpack.engine")
-
-
-class ClientGone(Exception):
-    """The client disconnected before its answer was ready (nobody to answer)."""
-
-
-Predict = Callable[[Any, Mapping[str, Any]], Any]
-"""Predicts checked input with checked params (``PyFuncModel.predict_checked``)."""
-
-
-class EngineObserver(Protocol):
-    """What the engine reports as it works (the server's metrics implement it).
-
-    Both methods are called on the engine's hot path, ``on_depth`` with the engine's lock held:
-    they must be quick and must not call back into the engine.
-    """
-
-    def on_depth(self, depth: int) -> None:
-        """The number of requests waiting changed to ``depth``."""
-        ...
-
-    def on_call(self, rows: int, waits: Sequence[float]) -> None:
-        """A model call that answered ``len(waits)`` requests with ``rows`` rows in all
-        returned; ``waits`` are the seconds each of them waited in the queue."""
-        ...
-
-
-@dataclass(eq=False)
-class _Job:
-    data: Any
-    params: Mapping[str, Any]
-    rows: int | None
-    """Rows of a mergeable input; None when it cannot be merged."""
-    key: Hashable | None
-    deadline: float
-    """``time.monotonic()`` after which the answer is no longer wanted."""
-    deliver: Callable[[Any, BaseException | None], None]
-    """Called once, from the prediction thread, with the answer or the error."""
-    request_id: str | None
-    """The id of the request (set around its model call, for the log lines made there)."""
-    admitted: float
-    """``time.monotonic()`` when it joined the queue."""
-    observed: bool = True
-    """Reported to the observer (the server's warm-up call is not)."""
-    abandoned: bool = False
-    """The caller stopped waiting (deadline passed or client gone): never start it."""
-
-
-@dataclass
-class EngineStats:
-    """Counters the engine keeps (updated under its lock or by the prediction thread only)."""
-
-    calls: int = 0
-    """Model calls made."""
-    merged_calls: int = 0
-    """Calls that answered more than one request."""
-    rows: int = 0
-    """Rows predicted in merged calls and in calls of mergeable requests."""
-    expired: int = 0
-    """Requests dropped unpredicted: deadline passed or caller gone while waiting."""
-    refused: int = 0
-    """Requests refused with 503 because the queue was full."""
 
 
 class Engine:
@@ -121,13 +67,13 @@ class Engine:
         self._batch_wait = batch_wait_ms / 1000.0
         self._retry_after = retry_after
         self._limit = "" if timeout is None else f" of {timeout:g} s"
-        self._queue: collections.deque[_Job] = collections.deque()
+        self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._accepting = True
         self._running = False
         self._busy = False
-        self._current: list[_Job] = []
+        self._current: list[Job] = []
         """The jobs being predicted (read by ``close``)."""
         self._unmergeable = False
         """Set when a merged answer could not be split by rows: never merge again."""
@@ -217,7 +163,7 @@ class Engine:
 
         def deliver(result: Any, error: BaseException | None) -> None:
             try:
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(settle, future, result, error)
             except RuntimeError:
                 pass  # the loop is closed: nobody waits for this answer any more
 
@@ -233,7 +179,7 @@ class Engine:
             if watcher is not None:
                 watcher.cancel()
 
-    def _leave(self, job: _Job, future: asyncio.Future[Any]) -> None:
+    def _leave(self, job: Job, future: asyncio.Future[Any]) -> None:
         job.abandoned = True
         if not future.done():
             future.set_exception(ClientGone())
@@ -266,11 +212,11 @@ class Engine:
         deadline: float,
         deliver: Callable[[Any, BaseException | None], None],
         observed: bool = True,
-    ) -> _Job:
+    ) -> Job:
         mergeable = self._batching and not self._unmergeable
         rows = rows_of(data) if mergeable else None
         key = merge_key(data, params) if rows is not None else None
-        job = _Job(
+        job = Job(
             data,
             params,
             rows,
@@ -297,7 +243,7 @@ class Engine:
             self._cond.notify()
         return job
 
-    def _expire(self, job: _Job, future: asyncio.Future[Any]) -> None:
+    def _expire(self, job: Job, future: asyncio.Future[Any]) -> None:
         job.abandoned = True
         if not future.done():
             future.set_exception(self._timeout())
@@ -339,7 +285,7 @@ class Engine:
                     self._current = []
                     self._cond.notify_all()
 
-    def _take(self) -> list[_Job]:
+    def _take(self) -> list[Job]:
         """The oldest live job and every waiting job it can be merged with (lock held)."""
         now = time.monotonic()
         first = None
@@ -356,7 +302,7 @@ class Engine:
         if first.key is None or self._unmergeable:
             return batch
         rows = first.rows or 0
-        kept: collections.deque[_Job] = collections.deque()
+        kept: collections.deque[Job] = collections.deque()
         while self._queue:
             job = self._queue.popleft()
             if job.abandoned or job.deadline <= now:
@@ -369,7 +315,7 @@ class Engine:
         self._queue = kept
         return batch
 
-    def _wait_for_more(self, batch: list[_Job]) -> list[_Job]:
+    def _wait_for_more(self, batch: list[Job]) -> list[Job]:
         """Give other requests ``batch_wait_ms`` to arrive when the predictor was idle."""
         end = time.monotonic() + self._batch_wait
         with self._cond:
@@ -381,13 +327,13 @@ class Engine:
                 self.observer.on_depth(len(self._queue))
             return taken
 
-    def _drop(self, job: _Job) -> None:
+    def _drop(self, job: Job) -> None:
         self.stats.expired += 1
         if not job.abandoned:
             job.abandoned = True
             job.deliver(None, self._timeout())
 
-    def _call(self, batch: list[_Job]) -> None:
+    def _call(self, batch: list[Job]) -> None:
         if len(batch) == 1:
             job = batch[0]
             self._deliver_one(job)
@@ -395,7 +341,7 @@ class Engine:
         counts = [job.rows or 0 for job in batch]
         inputs = [job.data for job in batch]
         started = time.monotonic()
-        token = set_request_id(_joined_ids(batch))
+        token = set_request_id(joined_ids(batch))
         try:
             merged = merge(inputs)
             output = self._predict(merged, batch[0].params)
@@ -427,7 +373,7 @@ class Engine:
             if not job.abandoned:
                 job.deliver(part, None)
 
-    def _deliver_one(self, job: _Job) -> None:
+    def _deliver_one(self, job: Job) -> None:
         started = time.monotonic()
         token = set_request_id(job.request_id)
         try:
@@ -453,22 +399,3 @@ class Engine:
         stats.calls += 1
         stats.merged_calls += merged
         stats.rows += rows
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return  # already answered 504, or the client went away
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-def _joined_ids(batch: Sequence[_Job]) -> str | None:
-    """The request id a merged call's log lines carry: its requests' ids, the first few named."""
-    ids = [job.request_id for job in batch if job.request_id is not None]
-    if not ids:
-        return None
-    if len(ids) <= 4:
-        return ",".join(ids)
-    return ",".join(ids[:4]) + f",+{len(ids) - 4}"

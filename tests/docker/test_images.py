@@ -138,6 +138,25 @@ def test_seed_000_mlflow_1x_curl_body_predicts_as_in_process(
     assert_same_predictions(response.json(), expected)
 
 
+def test_images_hold_bytecode_only_for_what_serving_imports(
+    served: tuple[Image, Container], dockerd: PrivateDockerd
+) -> None:
+    _, container = served
+    find = (
+        "import pathlib, sys; site = pathlib.Path(sys.prefix, 'lib'); "
+        "print(*sorted(str(p.relative_to(site)) for p in site.rglob('*.pyc')), sep='\\n')"
+    )
+
+    compiled = dockerd.docker("exec", container.id, "python", "-c", find).split()
+    names = {path.split("/__pycache__/")[0].split("site-packages/", 1)[-1] for path in compiled}
+
+    assert {"modelpack/serving", "modelpack/engine", "uvicorn/protocols/http"} <= names
+    assert any(name.startswith(("sklearn", "xgboost")) for name in names), sorted(names)[:20]
+    # Never imported to serve: pandas' plotting backend, scikit-learn's datasets.
+    unused = ("pandas/plotting/_matplotlib", "sklearn/datasets")
+    assert [name for name in names if name.startswith(unused)] == []
+
+
 def test_server_process_runs_as_the_non_root_user(
     served: tuple[Image, Container], dockerd: PrivateDockerd
 ) -> None:
