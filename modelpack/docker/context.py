@@ -172,7 +172,7 @@ def render_dockerfile(
         "# The libraries' test suites (a quarter of a scipy/pandas stack) are not needed to serve.",
         f"RUN find {VENV_DIR}/lib -type d -name tests -path '*/site-packages/*/tests' -prune"
         " -exec rm -rf {} +",
-        "# Bytecode only for the modules serving this model imports (~60 MB less for scipy and"
+        "# Bytecode only for the modules serving this model imports (~20 MB less for scipy and"
         " pandas);",
         "# if the model cannot be warmed up here, everything is compiled, as pip did.",
         "COPY model /tmp/model",

@@ -9,7 +9,7 @@ RUN /opt/modelpack/bin/python -m pip install --no-index --find-links /tmp/wheels
 RUN /opt/modelpack/bin/python -m pip uninstall --yes --quiet pip
 # The libraries' test suites (a quarter of a scipy/pandas stack) are not needed to serve.
 RUN find /opt/modelpack/lib -type d -name tests -path '*/site-packages/*/tests' -prune -exec rm -rf {} +
-# Bytecode only for the modules serving this model imports (~60 MB less for scipy and pandas);
+# Bytecode only for the modules serving this model imports (~20 MB less for scipy and pandas);
 # if the model cannot be warmed up here, everything is compiled, as pip did.
 COPY model /tmp/model
 RUN find /opt/modelpack/lib -type d -name __pycache__ -prune -exec rm -rf {} + && (/opt/modelpack/bin/python -m modelpack.cli._precompile /tmp/model || /opt/modelpack/bin/python -m compileall -q /opt/modelpack/lib)
