@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from modelpack.signature.datatypes import AnyType, Array, DataType, Map, Object, ValueType
-from modelpack.signature.schema import ColSpec, ModelSignature, ParamSchema, Schema, TensorSpec
+from modelpack.serving._schemas import (
+    column_schema,
+    columns_schema,
+    outputs_schema,
+    params_schema,
+    row_schema,
+    tensor_schema,
+)
+from modelpack.signature.schema import ColSpec, ModelSignature, Schema, TensorSpec
 
 __all__ = ["build_openapi", "csv_example"]
 
@@ -55,11 +59,11 @@ def build_openapi(
     params = signature.params if signature is not None else None
     envelopes = ("inputs",) if inputs_only else _ENVELOPES
     schemas: dict[str, Any] = {
-        "Params": _params(params),
+        "Params": params_schema(params),
         "Predictions": {
             "type": "object",
             "required": ["predictions"],
-            "properties": {"predictions": _outputs(outputs)},
+            "properties": {"predictions": outputs_schema(outputs)},
         },
         "Error": {
             "type": "object",
@@ -74,7 +78,7 @@ def build_openapi(
         },
     }
     if inputs is not None and not inputs.is_tensor_spec() and inputs.has_input_names():
-        schemas["Row"] = _row(inputs)
+        schemas["Row"] = row_schema(inputs)
     for key in envelopes:
         schemas[_schema_name(key)] = _envelope(key, _envelope_body(key, inputs))
     json_body: dict[str, Any] = {
@@ -196,7 +200,7 @@ def _envelope_body(key: str, inputs: Schema | None) -> dict[str, Any]:
                     "order shown here).",
                     "items": {
                         "type": "array",
-                        "prefixItems": [_column(s) for s in specs],
+                        "prefixItems": [column_schema(s) for s in specs],
                     },
                 },
                 "index": {"type": "array"},
@@ -209,66 +213,13 @@ def _envelope_body(key: str, inputs: Schema | None) -> dict[str, Any]:
         return {"type": "array", "description": "One object per row.", "items": row}
     # inputs: columns by name
     if not named:
-        return {"type": "array", "items": {"type": "array", "prefixItems": _columns(specs)}}
+        return {"type": "array", "items": {"type": "array", "prefixItems": columns_schema(specs)}}
     return {
         "type": "object",
         "description": "Columns by name: each a list of values, one per row.",
         "required": [s.name for s in specs if s.required],
-        "properties": {str(s.name): {"type": "array", "items": _column(s)} for s in specs},
+        "properties": {str(s.name): {"type": "array", "items": column_schema(s)} for s in specs},
     }
-
-
-def _row(inputs: Schema) -> dict[str, Any]:
-    specs: list[ColSpec] = inputs.inputs  # type: ignore[assignment]
-    return {
-        "type": "object",
-        "description": "One row: the signature's columns by name.",
-        "required": [s.name for s in specs if s.required],
-        "properties": {str(s.name): _column(s) for s in specs},
-    }
-
-
-def _columns(specs: Sequence[ColSpec]) -> list[dict[str, Any]]:
-    return [_column(s) for s in specs]
-
-
-def _column(spec: ColSpec) -> dict[str, Any]:
-    schema = _value(spec.type)
-    if not spec.required:
-        schema = {"anyOf": [schema, {"type": "null"}]}
-    if spec.name is not None:
-        schema = {**schema, "title": str(spec.name)}
-    return schema
-
-
-def _value(dtype: ValueType) -> dict[str, Any]:
-    """The JSON Schema of one value of a signature type."""
-    if isinstance(dtype, DataType):
-        return dict(_SCALARS[dtype])
-    if isinstance(dtype, Array):
-        return {"type": "array", "items": _value(dtype.dtype)}
-    if isinstance(dtype, Object):
-        return {
-            "type": "object",
-            "required": [p.name for p in dtype.properties if p.required],
-            "properties": {p.name: _value(p.dtype) for p in dtype.properties},
-        }
-    if isinstance(dtype, Map):
-        return {"type": "object", "additionalProperties": _value(dtype.value_type)}
-    assert isinstance(dtype, AnyType)
-    return {}
-
-
-_SCALARS: dict[DataType, dict[str, Any]] = {
-    DataType.boolean: {"type": "boolean"},
-    DataType.integer: {"type": "integer", "format": "int32"},
-    DataType.long: {"type": "integer", "format": "int64"},
-    DataType.float: {"type": "number", "format": "float"},
-    DataType.double: {"type": "number", "format": "double"},
-    DataType.string: {"type": "string"},
-    DataType.binary: {"type": "string", "contentEncoding": "base64"},
-    DataType.datetime: {"type": "string", "format": "date-time"},
-}
 
 
 def _tensor_envelope(key: str, inputs: Schema) -> dict[str, Any]:
@@ -281,96 +232,22 @@ def _tensor_envelope(key: str, inputs: Schema) -> dict[str, Any]:
                 "items": {
                     "type": "object",
                     "required": [str(s.name) for s in specs],
-                    "properties": {str(s.name): _tensor(s, s.shape[1:]) for s in specs},
+                    "properties": {str(s.name): tensor_schema(s, s.shape[1:]) for s in specs},
                 },
             }
-        return _tensor(specs[0], specs[0].shape)
+        return tensor_schema(specs[0], specs[0].shape)
     if key == "inputs":
         if named:
             return {
                 "type": "object",
                 "required": [str(s.name) for s in specs],
-                "properties": {str(s.name): _tensor(s, s.shape) for s in specs},
+                "properties": {str(s.name): tensor_schema(s, s.shape) for s in specs},
             }
-        return _tensor(specs[0], specs[0].shape)
+        return tensor_schema(specs[0], specs[0].shape)
     return {
         "description": f"{key} is read as a DataFrame and then converted to the tensor input; "
         "prefer 'inputs' or 'instances' for tensor models."
     }
-
-
-def _tensor(spec: TensorSpec, shape: Sequence[int]) -> dict[str, Any]:
-    """Nested arrays of ``shape`` (-1: any length) holding ``spec``'s element type."""
-    schema = dict(_element(spec.type))
-    for size in reversed(shape):
-        schema = {"type": "array", "items": schema}
-        if size >= 0:
-            schema |= {"minItems": size, "maxItems": size}
-    if spec.name is not None:
-        schema["title"] = str(spec.name)
-    schema["description"] = f"tensor {spec.type} of shape {list(spec.shape)}"
-    return schema
-
-
-def _element(dtype: np.dtype) -> dict[str, Any]:
-    kind = np.dtype(dtype).kind
-    if kind == "b":
-        return {"type": "boolean"}
-    if kind in "iu":
-        return {"type": "integer"}
-    if kind in "fc":
-        return {"type": ["number", "null"]}
-    if kind == "M":
-        return {"type": "string", "format": "date-time"}
-    return {"type": "string"}
-
-
-def _params(params: ParamSchema | None) -> dict[str, Any]:
-    if params is None:
-        return {
-            "type": "object",
-            "description": "This model declares no params; any sent are ignored.",
-        }
-    properties: dict[str, Any] = {}
-    for spec in params.params:
-        value = _value(spec.dtype)
-        if spec.shape is not None:
-            value = {"type": "array", "items": value}
-        default = spec.to_dict()["default"]
-        if default is not None:
-            value["default"] = default
-        properties[spec.name] = value
-    return {
-        "type": "object",
-        "description": "Inference params; missing ones take their defaults, unknown ones are "
-        "ignored.",
-        "properties": properties,
-    }
-
-
-def _outputs(outputs: Schema | None) -> dict[str, Any]:
-    if outputs is None:
-        return {"description": "The model's answer (no output schema was saved)."}
-    if outputs.is_tensor_spec():
-        specs: list[TensorSpec] = outputs.inputs  # type: ignore[assignment]
-        if outputs.has_input_names() and len(specs) > 1:
-            return {
-                "type": "object",
-                "properties": {str(s.name): _tensor(s, s.shape) for s in specs},
-            }
-        return _tensor(specs[0], specs[0].shape)
-    columns: list[ColSpec] = outputs.inputs  # type: ignore[assignment]
-    record = {
-        "type": "object",
-        "properties": {str(s.name): _value(s.type) for s in columns if s.name is not None},
-    }
-    if len(columns) == 1:
-        return {
-            "type": "array",
-            "description": "One value per input row (or one object per row).",
-            "items": {"anyOf": [_value(columns[0].type), {"type": "null"}, record]},
-        }
-    return {"type": "array", "description": "One object per input row.", "items": record}
 
 
 def _describe_inputs(inputs: Schema | None, inputs_only: bool) -> str:
