@@ -111,7 +111,9 @@ class InputPlan:
             return None
         return matrix if matrix.shape == (len(rows), len(names)) else None
 
-    def block_from_columns(self, names: Sequence[Hashable], columns: Sequence[Any]) -> Any:
+    def block_from_columns(
+        self, names: Sequence[Hashable], columns: Sequence[np.ndarray]
+    ) -> np.ndarray | None:
         """Numeric columns (1-d arrays of one length, as a CSV reader parsed them) as one
         (columns, rows) block of ``matrix_dtype``: ``np.asarray(column, dtype)`` for each, as
         the column casts would do; None where the columns go through ``frame`` instead."""
