@@ -152,14 +152,9 @@ def _split(value: Any, plan: InputPlan, where: str) -> pd.DataFrame:
             rows = [[r] for r in rows]  # pandas reads a flat list as one column
         else:
             raise MalformedInput(f"{where}: {_bad_row(rows, width)}")
-    if plan.floats_only and rows:
-        try:
-            matrix = np.array(rows, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            pass  # a text cell or a nested list: the column-wise path says where
-        else:
-            if matrix.ndim == 2:
-                return plan.frame_from_matrix(names, matrix, index)
+    matrix = plan.matrix(names, rows, index)  # numbers for float columns: one 2-d conversion
+    if matrix is not None:
+        return plan.frame_from_matrix(names, matrix, index)
     cols: Sequence[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[]] * width
     return plan.frame(names, cols, index)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from modelpack.errors import MalformedInput, one_line
-from modelpack.signature.casting import Cast, cast_for, object_array
+from modelpack.signature.casting import Cast, cast_for, no_overflow, object_array
 from modelpack.signature.frames import frame_from_block
 from modelpack.signature.schema import ColSpec, DataType, ParamSchema, Schema, TensorSpec
 
@@ -50,10 +50,9 @@ class InputPlan:
         )
         self._casts: dict[Hashable, Cast] = {n: cast_for(s) for n, s in self.specs.items()}
         self._positional: list[Cast] = [] if self.named else [cast_for(s) for s in specs]
-        self.floats_only = self.named and all(
-            isinstance(s, ColSpec) and s.type == DataType.double for s in specs
-        )
-        """Every column is ``double``: a split body converts as one 2-d array."""
+        self.matrix_dtype = _matrix_dtype(specs, self.named, self.tensor)
+        """The one float dtype every column casts to (``double`` or ``float`` columns, a float
+        tensor), or None: a table of such a schema converts as one 2-d array (``matrix``)."""
         self._index_cache: dict[tuple[Hashable, ...], pd.Index] = {}
 
     @classmethod
@@ -85,6 +84,55 @@ class InputPlan:
         if position < len(self._positional):
             return self._positional[position](values, str(name))
         return None  # no schema, or beyond an unnamed schema: pandas infers
+
+    def matrix(
+        self, names: Sequence[Hashable], rows: list[Any], index: Sequence[Any] | None = None
+    ) -> np.ndarray | None:
+        """Rows (lists of one length) as one (rows, columns) array of ``matrix_dtype``, the values
+        the column casts give one by one; None where the table goes column by column instead.
+
+        The column casts of float dtypes are ``np.asarray(values, dtype)`` (float32 with overflow
+        raised); numpy converts each cell the same way in one 2-d call. Whatever they would refuse
+        or read otherwise (a cell that is not a number, a cell that is a list, names not in the
+        schema or given twice, an index of another length) returns None, and the column-wise
+        path decides and names the problem.
+        """
+        dtype = self.matrix_dtype
+        if dtype is None or not rows or not names or len(set(names)) != len(names):
+            return None
+        if self.named and not all(isinstance(n, str) and n in self.specs for n in names):
+            return None
+        if index is not None and (not isinstance(index, list) or len(index) != len(rows)):
+            return None
+        try:
+            with no_overflow(dtype):
+                matrix = np.array(rows, dtype=dtype)
+        except (TypeError, ValueError, OverflowError, FloatingPointError):
+            return None
+        return matrix if matrix.shape == (len(rows), len(names)) else None
+
+    def block_from_columns(
+        self, names: Sequence[Hashable], columns: Sequence[np.ndarray]
+    ) -> np.ndarray | None:
+        """Numeric columns (1-d arrays of one length, as a CSV reader parsed them) as one
+        (columns, rows) block of ``matrix_dtype``: ``np.asarray(column, dtype)`` for each, as
+        the column casts would do; None where the columns go through ``frame`` instead."""
+        dtype = self.matrix_dtype
+        if dtype is None or not names or len(set(names)) != len(names):
+            return None
+        if self.named and not all(isinstance(n, str) and n in self.specs for n in names):
+            return None
+        rows = len(columns[0])
+        block = np.empty((len(columns), rows), dtype=dtype)
+        try:
+            with no_overflow(dtype):
+                for i, column in enumerate(columns):
+                    if column.ndim != 1 or column.dtype.kind not in "biuf" or len(column) != rows:
+                        return None
+                    block[i] = column
+        except FloatingPointError:
+            return None
+        return block
 
     # -- frames ---------------------------------------------------------------------------------
 
@@ -119,6 +167,12 @@ class InputPlan:
     ) -> pd.DataFrame:
         """A DataFrame over a 2-d array of shape (rows, columns), in pandas' layout (``frames``)."""
         return self._frame_from_block(names, matrix.T, index)
+
+    def frame_from_block(
+        self, names: Sequence[Hashable], block: np.ndarray, index: Sequence[Any] | None = None
+    ) -> pd.DataFrame:
+        """A DataFrame over a 2-d array of shape (columns, rows), as ``frame`` builds it."""
+        return self._frame_from_block(names, block, index)
 
     def _frame_from_block(
         self, names: Sequence[Hashable], block: np.ndarray, index: Sequence[Any] | None
@@ -174,6 +228,28 @@ class InputPlan:
             raise MalformedInput(f"the data is not a valid table: {one_line(exc)}") from None
         df.columns = self.columns_index(names)
         return df
+
+
+def _matrix_dtype(specs: list[ColSpec | TensorSpec], named: bool, tensor: bool) -> np.dtype | None:
+    """The float dtype all columns of a schema cast to, or None (see ``InputPlan.matrix_dtype``).
+
+    Unnamed tensor schemas cast every column with the first (only) spec; named schemas cast each
+    column by its name, so every spec must agree. Integer, text and nested types are left out:
+    their casts check values one by one."""
+    if not specs or not (named or tensor):
+        return None
+    dtypes = set()
+    for spec in specs if named else specs[:1]:
+        if isinstance(spec, TensorSpec):
+            dtypes.add(spec.type)
+        elif spec.type == DataType.double:
+            dtypes.add(np.dtype(np.float64))
+        elif spec.type == DataType.float:
+            dtypes.add(np.dtype(np.float32))
+        else:
+            return None
+    dtype = dtypes.pop() if len(dtypes) == 1 else None
+    return dtype if dtype is not None and dtype.kind == "f" else None
 
 
 def _same_numeric_dtype(arrays: list[Any]) -> bool:

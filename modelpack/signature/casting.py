@@ -52,6 +52,7 @@ __all__ = [
     "convert_scalar",
     "describe",
     "mismatch",
+    "no_overflow",
     "object_array",
     "passthrough_dtype",
     "text_dtype",
@@ -187,7 +188,7 @@ def _float_cast(target: DataType) -> Cast:
 
     def cast(values: Sequence[Any], name: str) -> np.ndarray:
         try:
-            with _no_overflow(dtype):
+            with no_overflow(dtype):
                 arr = np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError, FloatingPointError):
             found, row = _first_bad(values, _is_number_or_none)
@@ -200,7 +201,7 @@ def _float_cast(target: DataType) -> Cast:
     return cast
 
 
-def _no_overflow(dtype: np.dtype) -> contextlib.AbstractContextManager[Any]:
+def no_overflow(dtype: np.dtype) -> contextlib.AbstractContextManager[Any]:
     """Overflow raises instead of giving inf (1e39 as float32); float64 cannot overflow from
     Python numbers or text, and skips the cost (~3 us a column)."""
     if dtype.kind == "f" and dtype.itemsize < 8:
@@ -331,7 +332,7 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
         if any(isinstance(v, list) for v in values):
             return object_array(values)  # enforcement stacks the cells into a tensor
         try:
-            with _no_overflow(dtype):
+            with no_overflow(dtype):
                 return np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError, FloatingPointError):
             raise mismatch(
@@ -343,7 +344,7 @@ def _tensor_cast(dtype: np.dtype) -> Cast:
 
 def _fits_dtype(value: Any, dtype: np.dtype) -> bool:
     try:
-        with _no_overflow(dtype):
+        with no_overflow(dtype):
             np.asarray([value], dtype=dtype)
     except (TypeError, ValueError, OverflowError, FloatingPointError):
         return False

@@ -50,7 +50,7 @@ def test_for_model_reads_a_loaded_package(sklearn_package: Path) -> None:
     assert plan.input_schema is model.input_schema
     assert (plan.named, plan.tensor, plan.inputs_only) == (True, False, False)
     assert list(plan.specs) == WINE_COLUMNS
-    assert plan.floats_only  # every wine column is a double: split bodies convert as one array
+    assert plan.matrix_dtype == np.float64  # every wine column is a double: one 2-d conversion
     assert plan.param_names == frozenset()
 
 
@@ -70,19 +70,30 @@ def test_params_schema_gives_the_param_names() -> None:
     assert InputPlan(NAMED, params).param_names == frozenset({"k", "t"})
 
 
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+
+
 @pytest.mark.parametrize(
-    ("schema", "named", "tensor", "floats_only"),
+    ("schema", "named", "tensor", "matrix_dtype"),
     [
-        (None, False, False, False),
-        (NAMED, True, False, False),
-        (UNNAMED, False, False, False),
-        (TENSOR, False, True, False),
-        (Schema([ColSpec(DataType.double, "a"), ColSpec(DataType.double, "b")]), True, False, True),
+        (None, False, False, None),
+        (NAMED, True, False, None),
+        (UNNAMED, False, False, None),
+        (TENSOR, False, True, F32),
+        (Schema([ColSpec(DataType.double, "a"), ColSpec(DataType.double, "b")]), True, False, F64),
+        (Schema([ColSpec(DataType.float, "a"), ColSpec(DataType.float, "b")]), True, False, F32),
+        (Schema([ColSpec(DataType.float, "a"), ColSpec(DataType.double, "b")]), True, False, None),
+        (Schema([TensorSpec(F64, (-1,), "a"), TensorSpec(F64, (-1,), "b")]), True, True, F64),
+        (Schema([TensorSpec(F64, (-1,), "a"), TensorSpec(F32, (-1,), "b")]), True, True, None),
+        (Schema([TensorSpec(np.dtype(np.int64), (-1, 2))]), False, True, None),
     ],
 )
-def test_flags(schema: Schema | None, named: bool, tensor: bool, floats_only: bool) -> None:
+def test_flags(
+    schema: Schema | None, named: bool, tensor: bool, matrix_dtype: np.dtype | None
+) -> None:
     plan = InputPlan(schema)
-    assert (plan.named, plan.tensor, plan.floats_only) == (named, tensor, floats_only)
+    assert (plan.named, plan.tensor, plan.matrix_dtype) == (named, tensor, matrix_dtype)
 
 
 def test_spec_looks_up_names_only() -> None:
