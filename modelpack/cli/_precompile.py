@@ -5,8 +5,8 @@ configuration as ``serve`` does, loads the model and warms it up on its serving 
 module imported on the way writes its ``.pyc``. ``build-docker``'s Dockerfile deletes every
 ``__pycache__`` pip wrote first: most of a scipy/pandas/scikit-learn stack's bytecode is for
 modules serving never imports (the wine image's venv layer: 296 -> 275 MB). A module imported
-later (a rare request form) is compiled in memory when first used. Exits 1 when the model cannot be loaded or warmed
-up; the Dockerfile then compiles everything, as pip did.
+later (a rare request form) is compiled in memory when first used. Exits 1 when the model
+cannot be loaded or warmed up; the Dockerfile then compiles everything, as pip did.
 """
 
 from __future__ import annotations
