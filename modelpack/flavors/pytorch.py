@@ -234,8 +234,45 @@ def _load(data: Path, device: str, settings: Settings) -> tuple[Any, _InputSpec 
             from torch.export.passes import move_to_device_pass
 
             program = move_to_device_pass(program, device)
-        return program.module(), _placeholder(program)
+        module, spec = program.module(), _placeholder(program)
+        if spec is not None and _shape_checked_by_us(program):
+            _drop_input_check(module)
+        return module, spec
     raise InvalidModel(f"{data} holds neither {PICKLE_FILE} nor {PT2_FILE}")
+
+
+def _shape_checked_by_us(program: Any) -> bool:
+    """Whether ``_TorchPredictor._check`` (dtype, rank, every fixed size) refuses all that
+    torch.export's own per-call input check would: each free size is its own symbol, with no
+    upper bound and no lower bound above 2 (torch.export checks a lower bound only above 2, and
+    ``Dim.AUTO`` from the two rows ``save_model`` traces with gives ``[2, oo]``)."""
+    import math
+
+    import sympy
+
+    user_inputs = set(program.graph_signature.user_inputs)
+    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name in user_inputs)
+    seen: set[Any] = set()
+    for size in node.meta["val"].shape:
+        if isinstance(size, int):
+            continue
+        expr = size.node.expr
+        if not isinstance(expr, sympy.Symbol) or expr in seen:
+            return False  # 2*s, or two sizes that must be equal: torch's check is needed
+        seen.add(expr)
+        bounds = program.range_constraints.get(expr)
+        if bounds is not None and (int(bounds.lower) > 2 or not math.isinf(float(bounds.upper))):
+            return False
+    return True
+
+
+def _drop_input_check(module: Any) -> None:
+    """Remove torch.export's input-constraint pre-hook (~45 of a 1-row call's ~85 us: it walks
+    the input's pytree and solves each size against the program's symbols on every call)."""
+    hooks = module._forward_pre_hooks
+    for key, hook in list(hooks.items()):
+        if getattr(hook, "__name__", "") == "_check_input_constraints_pre_hook":
+            del hooks[key]
 
 
 def _pickle_module_name(data: Path) -> str:

@@ -193,6 +193,50 @@ def test_pt2_from_a_one_row_example_takes_any_batch_size(tmp_path: Path, net, ro
     np.testing.assert_array_equal(model.predict(rows[10_000]), _expected(net, rows[10_000]))
 
 
+def _hooks(module) -> list[str]:
+    return [getattr(h, "__name__", "") for h in module._forward_pre_hooks.values()]
+
+
+def test_pt2_drops_torch_exports_input_check_and_answers_the_same(packages, rows) -> None:
+    """Our own check (dtype, rank, fixed sizes) covers torch.export's for a program traced by
+    save_model: its per-call check is removed, and every answer keeps its bits."""
+    data = packages["pt2"] / pt_flavor.DATA_DIR
+    module, spec = pt_flavor._load(data, "cpu", Settings())
+    checked = torch.export.load(str(data / pt_flavor.PT2_FILE)).module()
+
+    assert spec == ("float32", (-1, WIDTH))
+    assert "_check_input_constraints_pre_hook" not in _hooks(module)
+    assert "_check_input_constraints_pre_hook" in _hooks(checked)
+    for n in (1, 2, 3, 64, 10_000):
+        batch = torch.from_numpy(rows[10_000][:n])
+        with torch.no_grad():
+            assert module(batch).numpy().tobytes() == checked(batch).numpy().tobytes()
+
+
+def test_pt2_keeps_torch_exports_input_check_where_ours_does_not_cover_it() -> None:
+    class Square(torch.nn.Module):
+        def forward(self, x):
+            return x @ x
+
+    class Row(torch.nn.Module):
+        def forward(self, x):
+            return x.sum(dim=1)
+
+    def export(module, rows: int, dims: dict) -> object:
+        return torch.export.export(module, (torch.ones(rows, rows),), dynamic_shapes=[dims])
+
+    side = torch.export.Dim("side")
+    square = export(Square(), 3, {0: side, 1: side})  # two sizes that must be equal
+    above_two = export(Row(), 5, {0: torch.export.Dim("batch", min=4)})
+    upper = export(Row(), 5, {0: torch.export.Dim("batch", max=8)})
+    free = export(Row(), 5, {0: torch.export.Dim.AUTO})
+
+    assert not pt_flavor._shape_checked_by_us(square)
+    assert not pt_flavor._shape_checked_by_us(above_two)
+    assert not pt_flavor._shape_checked_by_us(upper)
+    assert pt_flavor._shape_checked_by_us(free)
+
+
 @pytest.mark.parametrize("fmt", ["pickle", "torchscript"])
 def test_pickle_policy_tells_pt2_from_pickle_by_file(
     fmt: str, packages: dict[str, Path], rows, net
