@@ -32,8 +32,14 @@ from modelpack.flavors._contract import (
     require,
     save_flavor_model,
 )
+from modelpack.flavors._torch_export import (
+    InputSpec,
+    drop_input_check,
+    export,
+    input_spec,
+    shape_checked_by_us,
+)
 from modelpack.flavors._torch_files import is_torchscript, zip_pickle_modules
-from modelpack.format.examples import example_data
 from modelpack.format.opener import torch_export_load, torch_jit_load, torch_load
 from modelpack.settings import Settings
 
@@ -49,7 +55,6 @@ PICKLE_MODULE_INFO = "pickle_module_info.txt"
 MLFLOW_PICKLE_MODULE = "mlflow.pytorch.pickle_module"
 _CLOUDPICKLE_NAMES = {MLFLOW_PICKLE_MODULE, "cloudpickle", "pickle"}
 
-_InputSpec = tuple[str, tuple[int, ...]]
 """dtype name and shape (-1 for free sizes) of an exported model's input."""
 
 
@@ -92,7 +97,7 @@ class PyTorchFlavor:
         requirements = ["torch"]
         modules = {type(obj).__module__}
         if fmt == "pt2":
-            _export(torch, obj, input_example, data / PT2_FILE)
+            export(torch, obj, input_example, data / PT2_FILE)
         else:
             (data / PICKLE_MODULE_INFO).write_text(MLFLOW_PICKLE_MODULE, encoding="utf-8")
             if fmt == "torchscript":
@@ -173,33 +178,6 @@ def _device(torch: Any, name: str) -> str:
 # saving
 
 
-def _export(torch: Any, module: Any, input_example: Any, file: Path) -> None:
-    data, _ = example_data(input_example) if input_example is not None else (None, None)
-    if isinstance(data, pd.DataFrame):
-        data = data.to_numpy(dtype=np.float32)  # what the pyfunc view hands the model
-    if isinstance(data, np.ndarray):
-        data = torch.from_numpy(np.array(data))
-    if not isinstance(data, torch.Tensor):
-        raise InvalidArgument(
-            "serialization_format 'pt2' (the default) traces the model with torch.export, "
-            "so it needs input_example=<numpy array or DataFrame of one input batch>; "
-            "or choose serialization_format='pickle'"
-        )
-    if data.ndim and data.shape[0] == 1:
-        # torch.export makes a size-1 dimension static; two rows keep the batch size free.
-        data = torch.cat([data, data])
-    dims = {0: torch.export.Dim.AUTO} if data.ndim else None
-    try:
-        program = torch.export.export(module, (data,), dynamic_shapes=[dims])
-    except Exception as exc:
-        raise InvalidArgument(
-            f"torch.export could not trace the model with the input example "
-            f"({type(exc).__name__}: {first_line(exc)}); "
-            "fix the model or choose serialization_format='pickle'"
-        ) from exc
-    torch.export.save(program, str(file))
-
-
 def _cloudpickle_module() -> types.ModuleType:
     """What ``torch.save`` needs from a pickle module (``Pickler``, ``dump``), with cloudpickle's
     Pickler (as MLflow). Loading goes through ``modelpack.format.opener.torch_load``."""
@@ -215,7 +193,7 @@ def _cloudpickle_module() -> types.ModuleType:
 # loading
 
 
-def _load(data: Path, device: str, settings: Settings) -> tuple[Any, _InputSpec | None]:
+def _load(data: Path, device: str, settings: Settings) -> tuple[Any, InputSpec | None]:
     """The module on ``device``, and for pt2 the dtype and shape of its input."""
     torch = require("torch", PyTorchFlavor.name)
     pth, pt2 = data / PICKLE_FILE, data / PT2_FILE
@@ -234,45 +212,11 @@ def _load(data: Path, device: str, settings: Settings) -> tuple[Any, _InputSpec 
             from torch.export.passes import move_to_device_pass
 
             program = move_to_device_pass(program, device)
-        module, spec = program.module(), _placeholder(program)
-        if spec is not None and _shape_checked_by_us(program):
-            _drop_input_check(module)
+        module, spec = program.module(), input_spec(program)
+        if spec is not None and shape_checked_by_us(program):
+            drop_input_check(module)
         return module, spec
     raise InvalidModel(f"{data} holds neither {PICKLE_FILE} nor {PT2_FILE}")
-
-
-def _shape_checked_by_us(program: Any) -> bool:
-    """Whether ``_TorchPredictor._check`` (dtype, rank, every fixed size) refuses all that
-    torch.export's own per-call input check would: each free size is its own symbol, with no
-    upper bound and no lower bound above 2 (torch.export checks a lower bound only above 2, and
-    ``Dim.AUTO`` from the two rows ``save_model`` traces with gives ``[2, oo]``)."""
-    import math
-
-    import sympy
-
-    user_inputs = set(program.graph_signature.user_inputs)
-    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name in user_inputs)
-    seen: set[Any] = set()
-    for size in node.meta["val"].shape:
-        if isinstance(size, int):
-            continue
-        expr = size.node.expr
-        if not isinstance(expr, sympy.Symbol) or expr in seen:
-            return False  # 2*s, or two sizes that must be equal: torch's check is needed
-        seen.add(expr)
-        bounds = program.range_constraints.get(expr)
-        if bounds is not None and (int(bounds.lower) > 2 or not math.isinf(float(bounds.upper))):
-            return False
-    return True
-
-
-def _drop_input_check(module: Any) -> None:
-    """Remove torch.export's input-constraint pre-hook (~45 of a 1-row call's ~85 us: it walks
-    the input's pytree and solves each size against the program's symbols on every call)."""
-    hooks = module._forward_pre_hooks
-    for key, hook in list(hooks.items()):
-        if getattr(hook, "__name__", "") == "_check_input_constraints_pre_hook":
-            del hooks[key]
 
 
 def _pickle_module_name(data: Path) -> str:
@@ -282,29 +226,10 @@ def _pickle_module_name(data: Path) -> str:
     return "pickle" if name in _CLOUDPICKLE_NAMES else name
 
 
-def _placeholder(program: Any) -> _InputSpec | None:
-    """dtype and shape (-1 for free sizes) of an exported program's single user input."""
-    user_inputs = set(program.graph_signature.user_inputs)
-    specs = [
-        n.meta.get("val")
-        for n in program.graph.nodes
-        if n.op == "placeholder" and n.name in user_inputs
-    ]
-    if len(specs) != 1 or specs[0] is None or not hasattr(specs[0], "shape"):
-        return None
-    val = specs[0]
-    shape = tuple(d if isinstance(d, int) else -1 for d in val.shape)
-    return str(val.dtype).removeprefix("torch."), shape
-
-
-# ---------------------------------------------------------------------------------------------
-# predicting
-
-
 class _TorchPredictor:
     """MLflow's pyfunc view: DataFrame -> float32 tensor, arrays keep their dtype, no_grad."""
 
-    def __init__(self, model: Any, device: str, exported: _InputSpec | None) -> None:
+    def __init__(self, model: Any, device: str, exported: InputSpec | None) -> None:
         self._torch = require("torch", PyTorchFlavor.name)
         self._model = model
         self._device = device

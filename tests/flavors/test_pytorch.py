@@ -27,6 +27,7 @@ from modelpack.errors import (
 )
 from modelpack.flavors import pytorch as pt_flavor
 from modelpack.flavors import registry
+from modelpack.flavors._torch_export import shape_checked_by_us
 from modelpack.format.manifest import write_manifest
 from modelpack.format.opener import pickled_files, pt2_is_pickle_free
 from modelpack.settings import Settings
@@ -231,10 +232,10 @@ def test_pt2_keeps_torch_exports_input_check_where_ours_does_not_cover_it() -> N
     upper = export(Row(), 5, {0: torch.export.Dim("batch", max=8)})
     free = export(Row(), 5, {0: torch.export.Dim.AUTO})
 
-    assert not pt_flavor._shape_checked_by_us(square)
-    assert not pt_flavor._shape_checked_by_us(above_two)
-    assert not pt_flavor._shape_checked_by_us(upper)
-    assert pt_flavor._shape_checked_by_us(free)
+    assert not shape_checked_by_us(square)
+    assert not shape_checked_by_us(above_two)
+    assert not shape_checked_by_us(upper)
+    assert shape_checked_by_us(free)
 
 
 @pytest.mark.parametrize("fmt", ["pickle", "torchscript"])
