@@ -154,9 +154,8 @@ class Engine:
         Raises ``Overloaded`` (503) when the queue is full, ``RequestTimeout`` (504) when
         ``deadline`` (``time.monotonic()``) passes first, ``ClientGone`` when ``gone()`` (an
         awaitable that finishes when the client disconnects; made only once the request is
-        admitted) finishes first, or the
-        prediction's own error. A request that is dropped this way is never predicted if it has
-        not started.
+        admitted) finishes first, or the prediction's own error. A request dropped this way is
+        never predicted if it has not started.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
