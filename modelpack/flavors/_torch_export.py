@@ -20,6 +20,8 @@ InputSpec = tuple[str, tuple[int, ...]]
 
 
 def export(torch: Any, module: Any, input_example: Any, file: Path) -> None:
+    """Trace ``module`` on the input example with a free batch size and save the program to
+    ``file``; an example that cannot be traced is refused in one line (``InvalidArgument``)."""
     data, _ = example_data(input_example) if input_example is not None else (None, None)
     if isinstance(data, pd.DataFrame):
         data = data.to_numpy(dtype=np.float32)  # what the pyfunc view hands the model
@@ -59,10 +61,6 @@ def input_spec(program: Any) -> InputSpec | None:
     val = specs[0]
     shape = tuple(d if isinstance(d, int) else -1 for d in val.shape)
     return str(val.dtype).removeprefix("torch."), shape
-
-
-# ---------------------------------------------------------------------------------------------
-# predicting
 
 
 def shape_checked_by_us(program: Any) -> bool:
