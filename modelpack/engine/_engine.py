@@ -375,23 +375,23 @@ class Engine:
     def _deliver_one(self, job: Job) -> None:
         started = time.monotonic()
         token = set_request_id(job.request_id)
+        result, error = None, None
         try:
             result = self._predict(job.data, job.params)
         except Exception as exc:
-            if not job.abandoned:
-                job.deliver(None, exc)
+            error = exc
         except BaseException as exc:  # SystemExit or KeyboardInterrupt inside a model
             job.deliver(None, ModelpackError(f"the prediction was interrupted: {exc!r}"))
             raise
-        else:
-            if not job.abandoned:
-                job.deliver(result, None)
         finally:
             reset_request_id(token)
+        # Counted before the answer goes out (as merged calls are): its client finds it counted.
         self._count(job.rows or 0, merged=False)
         if self.observer is not None and job.observed:
             rows = job.rows if job.rows is not None else count_rows(job.data)
             self.observer.on_call(rows, (started - job.admitted,))
+        if not job.abandoned:
+            job.deliver(result, error)
 
     def _count(self, rows: int, *, merged: bool) -> None:
         stats = self.stats

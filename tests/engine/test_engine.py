@@ -286,3 +286,33 @@ def test_the_request_id_reaches_the_model_call() -> None:
     engine.drain(1)
     assert seen == ["r0", "r1", "r2,r3,r4,r5,+6"]  # a merged call: the first ids and a count
     assert current_request_id() is None  # nothing left behind in this thread
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["answer", "error"])
+def test_a_call_is_counted_before_its_answer_goes_out(fails: bool) -> None:
+    """A client that has its answer finds its call in the stats and the observer's metrics."""
+    seen: list[Any] = []
+
+    class Observer:
+        def on_depth(self, depth: int) -> None:
+            pass
+
+        def on_call(self, rows: int, waits: Any) -> None:
+            seen.append(("call", rows))
+
+    def predict(data: Any, params: Mapping[str, Any]) -> Any:
+        if fails:
+            raise ValueError("refused")
+        return data
+
+    engine = Engine(predict, max_queue=4, batching=False, batch_max_rows=8, observer=Observer())
+    done = threading.Event()
+
+    def deliver(result: Any, error: BaseException | None) -> None:
+        seen.append(("answer", engine.stats.calls, type(error).__name__))
+        done.set()
+
+    engine._admit(np.zeros((3, 2)), {}, time.monotonic() + 10, deliver)
+
+    assert done.wait(10)
+    assert seen == [("call", 3), ("answer", 1, "ValueError" if fails else "NoneType")]
