@@ -22,14 +22,21 @@ from modelpack.errors import PayloadTooLarge
 from modelpack.serving.observe import ROWS
 from modelpack.serving.runtime import Runtime
 
-__all__ = ["Disconnected", "Invocations", "declared_too_large", "media_of", "read_body"]
+__all__ = [
+    "INLINE_BODY",
+    "Invocations",
+    "in_thread",
+    "media_of",
+    "read_request",
+    "until_disconnect",
+]
 
 _log = logging.getLogger("modelpack.serving")
 _JSON_HEADER = (b"content-type", b"application/json")
 # Bodies (and answers for inputs) up to this size are decoded and encoded on the event loop:
 # ~0.1 ms of our code, cheaper than a hop to a thread. Larger ones go to a thread, so that /ping
 # and small requests are never held up behind a 10,000-row body.
-_INLINE_BODY = 16 * 1024
+INLINE_BODY = 16 * 1024
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,6 +63,17 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def read_request(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The request's whole body, or None when the client went away first; refused with 413 as
+    soon as its Content-Length or the bytes read pass ``limit``."""
+    if declared_too_large(scope, limit):
+        raise too_large(limit)
+    try:
+        return await read_body(receive, limit)
+    except Disconnected:
+        return None
 
 
 def too_large(limit: int) -> PayloadTooLarge:
@@ -94,15 +112,12 @@ class Invocations:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, deadline: float) -> None:
         media = media_of(scope)
-        if declared_too_large(scope, self._limit):
-            raise too_large(self._limit)
-        try:
-            body = await read_body(receive, self._limit)
-        except Disconnected:
+        body = await read_request(scope, receive, self._limit)
+        if body is None:
             return
-        large = len(body) > _INLINE_BODY
+        large = len(body) > INLINE_BODY
         if large:
-            prepared = await _in_thread(self._plane.prepare, media, body)
+            prepared = await in_thread(self._plane.prepare, media, body)
         else:
             prepared = self._plane.prepare(media, body)
         scope[ROWS] = count_rows(prepared.data)  # for the metrics and the access log
@@ -130,11 +145,11 @@ class Invocations:
             _log.debug("the client went away before its answer was ready")
             return None
         if large:
-            return await _in_thread(self._plane.encode, predictions, prepared.bare)
+            return await in_thread(self._plane.encode, predictions, prepared.bare)
         return self._plane.encode(predictions, prepared.bare)
 
 
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` in the default thread pool, with the request's context (its id, for logs)."""
     context = contextvars.copy_context()
     return await asyncio.get_running_loop().run_in_executor(None, context.run, fn, *args)

@@ -23,14 +23,12 @@ from modelpack.engine import ClientGone, count_rows
 from modelpack.errors import MalformedInput, ModelpackError, internal_error
 from modelpack.serving._v2_service import V2Service
 from modelpack.serving.invocations import (
-    Disconnected,
+    INLINE_BODY,
     Receive,
     Scope,
     Send,
-    _in_thread,
-    declared_too_large,
-    read_body,
-    too_large,
+    in_thread,
+    read_request,
     until_disconnect,
 )
 from modelpack.serving.observe import ROWS
@@ -45,9 +43,6 @@ V2_ENDPOINTS = (
 )
 _JSON = "application/json"
 _BINARY = "application/octet-stream"
-# As for /invocations: bodies and answers larger than this are decoded and encoded in a thread,
-# so that small requests and the probes are not held up behind them.
-_INLINE_BODY = 16 * 1024
 
 
 def is_v2_path(path: str) -> bool:
@@ -130,16 +125,13 @@ class Infer:
             await self._serve(scope, receive, send, deadline)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, deadline: float) -> None:
-        if declared_too_large(scope, self._limit):
-            raise too_large(self._limit)
-        header_length = _header_length(scope)
-        try:
-            body = await read_body(receive, self._limit)
-        except Disconnected:
+        body = await read_request(scope, receive, self._limit)
+        if body is None:
             return
-        large = len(body) > _INLINE_BODY
+        header_length = _header_length(scope)
+        large = len(body) > INLINE_BODY  # as for /invocations: big bodies go to a thread
         if large:
-            request, prepared = await _in_thread(self._prepare, body, header_length)
+            request, prepared = await in_thread(self._prepare, body, header_length)
         else:
             request, prepared = self._prepare(body, header_length)
         scope[ROWS] = count_rows(prepared.data)  # for the metrics and the access log
@@ -149,7 +141,7 @@ class Infer:
         except ClientGone:
             return
         if large:
-            out, length = await _in_thread(self._encode, predictions, request)
+            out, length = await in_thread(self._encode, predictions, request)
         else:
             out, length = self._encode(predictions, request)
         headers = [(b"content-length", str(len(out)).encode())]
